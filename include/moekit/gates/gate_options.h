@@ -1,0 +1,76 @@
+#pragma once
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <string>
+#include <utility>
+#include <vector>
+
+namespace moekit::gates {
+
+/// Options shared by every gate (MegaBlocks' single-arguments idea). Each gate
+/// validates the fields it reads; YAML keys under `gate:` equal these names.
+struct GateOptions {
+  GateOptions(int64_t d_in, int64_t n_experts) : d_in_(d_in), n_experts_(n_experts) {}
+
+  // --- shape ---
+  TORCH_ARG(int64_t, d_in);
+  TORCH_ARG(int64_t, n_experts);
+  /// Slots: experts kept by topk, selectors of dselectk, trees of comet.
+  TORCH_ARG(int64_t, k) = 2;
+
+  // --- topk / switch ---
+  /// topk: add N(0,1)·softplus(W_noise x) to the logits in training.
+  TORCH_ARG(bool, noisy) = true;
+  /// topk: weight of importance + load CV²; switch: weight of n·Σ f_i·P_i.
+  TORCH_ARG(double, balance_weight) = 1e-2;
+  /// switch: tokens per expert = ceil(capacity_factor · T / n); <= 0 means unlimited.
+  TORCH_ARG(double, capacity_factor) = 1.25;
+
+  // --- hash ---
+  /// Size of the id space the hash map covers (ids must lie in [0, n_ids)).
+  TORCH_ARG(int64_t, n_ids) = 1024;
+  /// Seed of the id -> expert map; the map itself is saved with the model.
+  TORCH_ARG(int64_t, seed) = 0;
+
+  // --- dselectk / comet ---
+  /// Smooth-step width γ.
+  TORCH_ARG(double, gamma) = 1.0;
+  /// Weight of the selector (dselectk) or tree (comet) entropy regulariser.
+  TORCH_ARG(double, entropy_weight) = 1e-3;
+  /// dselectk: per-example selectors (z = Z x, α = A x) rather than static ones.
+  TORCH_ARG(bool, per_example) = true;
+  /// dselectk: penalty on selector mass that falls on codes >= n.
+  TORCH_ARG(double, invalid_weight) = 1.0;
+
+  // --- random (THOR) ---
+  /// One draw per `batch`, per `sequence` (rows sharing GateInput::seq) or per `token`.
+  TORCH_ARG(std::string, granularity) = "batch";
+  /// At inference: `sample` (one expert per sequence), `fixed` or `mean` (average of all).
+  TORCH_ARG(std::string, eval_mode) = "sample";
+  /// The expert used when eval_mode is `fixed`.
+  TORCH_ARG(int64_t, fixed_expert) = 0;
+
+  // --- permutation local search (wraps any gate) ---
+  TORCH_ARG(bool, local_search) = false;
+  /// Training steps of the search phase; Π is hardened and frozen after them.
+  TORCH_ARG(int64_t, search_steps) = 1000;
+  /// Sinkhorn temperature, annealed log-linearly from tau_start to tau_end.
+  TORCH_ARG(double, tau_start) = 1e-3;
+  TORCH_ARG(double, tau_end) = 1e-7;
+  /// Sinkhorn iterations, raised linearly from start to end over the search.
+  TORCH_ARG(int64_t, sinkhorn_iters_start) = 20;
+  TORCH_ARG(int64_t, sinkhorn_iters_end) = 150;
+  /// Weight of the entropy penalty on Π.
+  TORCH_ARG(double, permutation_entropy_weight) = 1e-4;
+
+  public:
+  /// Every option as (name, value) in declaration order, values printed as YAML scalars.
+  std::vector<std::pair<std::string, std::string>> values() const;
+
+  /// Sets the option `name` from its YAML/`--set` spelling. Throws moekit::Error
+  /// naming the key when it is unknown or the value does not parse.
+  void set(const std::string& name, const std::string& value);
+};
+
+}  // namespace moekit::gates

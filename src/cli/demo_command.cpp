@@ -1,0 +1,4 @@
+#include "cli/commands.h"
+namespace moekit::cli {
+void add_demo_command(CLI::App& app) {}
+}  // namespace moekit::cli

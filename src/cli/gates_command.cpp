@@ -1,0 +1,43 @@
+// `moekit gates`: the registered gates, what each is, the options it reads
+// with their defaults, and the options every gate shares.
+#include <fmt/format.h>
+
+#include <iostream>
+#include <map>
+
+#include "cli/commands.h"
+#include "moekit/gates/gate.h"
+
+namespace moekit::cli {
+namespace {
+
+const char* const kSearchOptions[] = {
+    "local_search",      "search_steps",          "tau_start", "tau_end", "sinkhorn_iters_start",
+    "sinkhorn_iters_end", "permutation_entropy_weight"};
+
+void print_gates() {
+  const gates::GateOptions defaults(0, 0);
+  std::map<std::string, std::string> value;
+  for (const auto& [name, v] : defaults.values()) value[name] = v;
+
+  std::cout << "Gates (shared options: d_in, n_experts; YAML section `gate:`, `--set gate.KEY=V`)\n\n";
+  for (const auto& info : gates::registered_gates()) {
+    std::cout << fmt::format("  {:<9} {}\n", info.name, info.summary);
+    for (const auto& opt : info.options) {
+      std::cout << fmt::format("  {:<9}   {} = {}\n", "", opt, value[opt]);
+    }
+  }
+  std::cout << "\nPermutation local search (wraps any gate):\n";
+  for (const char* opt : kSearchOptions) {
+    std::cout << fmt::format("  {} = {}\n", opt, value[opt]);
+  }
+}
+
+}  // namespace
+
+void add_gates_command(CLI::App& app) {
+  auto* cmd = app.add_subcommand("gates", "List the gates, their options and defaults");
+  cmd->callback(print_gates);
+}
+
+}  // namespace moekit::cli

@@ -1,0 +1,27 @@
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include <iostream>
+
+#include "cli/commands.h"
+#include "moekit/core/error.h"
+
+int main(int argc, char** argv) {
+  CLI::App app{"moekit: sparse Mixture-of-Experts training and serving on LibTorch", "moekit"};
+  app.require_subcommand(1);
+  app.set_version_flag("--version", "moekit 0.1.0");
+  moekit::cli::register_commands(app);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    return app.exit(e);
+  } catch (const moekit::Error& e) {
+    std::cerr << "moekit: error: " << e.what() << "\n";
+    return 1;
+  } catch (const std::exception& e) {
+    // Anything else that escapes is a missing check; still never abort.
+    std::cerr << "moekit: internal error: " << e.what() << "\n";
+    return 2;
+  }
+  return 0;
+}

@@ -1,0 +1,76 @@
+#include <fmt/format.h>
+
+#include <functional>
+
+#include "moekit/core/error.h"
+#include "moekit/gates/gate.h"
+
+namespace moekit::gates {
+
+#define MOEKIT_GATE(NAME, FACTORY, SUMMARY, OPTIONS) \
+  std::shared_ptr<Gate> FACTORY(const GateOptions& options);
+#include "gates/gate_list.def"
+#undef MOEKIT_GATE
+
+namespace {
+
+using Factory = std::shared_ptr<Gate> (*)(const GateOptions&);
+
+std::vector<std::string> split_names(const std::string& list) {
+  std::vector<std::string> out;
+  size_t start = 0;
+  while (start < list.size()) {
+    size_t end = list.find(',', start);
+    if (end == std::string::npos) end = list.size();
+    std::string name = list.substr(start, end - start);
+    name.erase(0, name.find_first_not_of(' '));
+    name.erase(name.find_last_not_of(' ') + 1);
+    if (!name.empty()) out.push_back(name);
+    start = end + 1;
+  }
+  return out;
+}
+
+struct Entry {
+  GateInfo info;
+  Factory make;
+};
+
+const std::vector<Entry>& entries() {
+  static const std::vector<Entry> table = {
+#define MOEKIT_GATE(NAME, FACTORY, SUMMARY, OPTIONS) \
+  Entry{GateInfo{#NAME, SUMMARY, split_names(OPTIONS)}, &FACTORY},
+#include "gates/gate_list.def"
+#undef MOEKIT_GATE
+  };
+  return table;
+}
+
+void validate_shape(const GateOptions& options) {
+  MOEKIT_CHECK(options.d_in() > 0, "d_in", "must be > 0, got {}", options.d_in());
+  MOEKIT_CHECK(options.n_experts() > 0, "n_experts", "must be > 0, got {}", options.n_experts());
+}
+
+}  // namespace
+
+const std::vector<GateInfo>& registered_gates() {
+  static const std::vector<GateInfo> infos = [] {
+    std::vector<GateInfo> out;
+    for (const auto& e : entries()) out.push_back(e.info);
+    return out;
+  }();
+  return infos;
+}
+
+std::shared_ptr<Gate> make_gate(const std::string& name, const GateOptions& options) {
+  for (const auto& e : entries()) {
+    if (e.info.name != name) continue;
+    validate_shape(options);
+    return e.make(options);
+  }
+  std::string known;
+  for (const auto& e : entries()) known += (known.empty() ? "" : ", ") + e.info.name;
+  throw Error("gate", fmt::format("unknown gate '{}'; registered gates: {}", name, known));
+}
+
+}  // namespace moekit::gates
