@@ -5,11 +5,15 @@
 
 #include "cli/commands.h"
 #include "moekit/core/error.h"
+#include "moekit/core/threads.h"
 
 int main(int argc, char** argv) {
   CLI::App app{"moekit: sparse Mixture-of-Experts training and serving on LibTorch", "moekit"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "moekit 0.1.0");
+  int threads = 0;
+  app.add_option("--threads", threads, "intra-op CPU threads (0 = all cores)")->capture_default_str();
+  app.parse_complete_callback([&threads] { moekit::configure_threads(threads); });
   moekit::cli::register_commands(app);
   try {
     app.parse(argc, argv);

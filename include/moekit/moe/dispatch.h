@@ -1,0 +1,48 @@
+#pragma once
+#include <ATen/ATen.h>
+
+#include <cstdint>
+#include <vector>
+
+#include "moekit/gates/routing.h"
+
+namespace moekit::moe {
+
+/// Token -> expert assignments grouped by expert: what dispatch (gather) and
+/// combine (weighted scatter-add) share. Expert e serves the contiguous slice
+/// [offsets[e], offsets[e+1]) of the gathered rows, and no other row.
+struct DispatchPlan {
+  at::Tensor token;   // [A] int64: source row of each assignment, grouped by expert
+  at::Tensor expert;  // [A] int64: its expert (non-decreasing)
+  at::Tensor slot;    // [A] int64: position in the flattened compact form [T·k_eff];
+                      //     undefined for union plans (multi-gate)
+  std::vector<int64_t> counts;   // [n] assignments per expert
+  std::vector<int64_t> offsets;  // [n + 1] prefix sums of counts
+  int64_t rows = 0;              // T
+
+  int64_t assignments() const { return offsets.empty() ? 0 : offsets.back(); }
+  int64_t n_experts() const { return static_cast<int64_t>(counts.size()); }
+};
+
+/// Plans dispatch for one gate's compact routing `idx` [T, k_eff] (-1 = none):
+/// flatten, stable-sort by expert, count. One host sync, for the counts.
+/// A row that lists an expert twice is sent to it twice.
+DispatchPlan plan_dispatch(const at::Tensor& idx, int64_t n_experts);
+
+/// Plans dispatch for several gates over one expert set (multi-gate, MMoE):
+/// each (row, expert) pair that any routing uses appears once, so every expert
+/// runs once on the union of the rows routed to it.
+DispatchPlan plan_union_dispatch(const std::vector<gates::Routing>& routings, int64_t n_experts);
+
+/// The combine weight of each planned assignment under `routing`: its compact
+/// `w` for a plan built from that routing, else its dense weight [token, expert].
+at::Tensor assignment_weights(const DispatchPlan& plan, const gates::Routing& routing);
+
+/// Rows of x in plan order: [A, ...].
+at::Tensor gather_rows(const at::Tensor& x, const DispatchPlan& plan);
+
+/// Weighted scatter-add of expert outputs y [A, ...] back to rows: out[token] +=
+/// weight · y. Rows with no assignment get zeros. Returns [T, ...].
+at::Tensor combine(const at::Tensor& y, const at::Tensor& weight, const DispatchPlan& plan);
+
+}  // namespace moekit::moe

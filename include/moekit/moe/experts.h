@@ -1,0 +1,68 @@
+#pragma once
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/nn/pimpl.h>
+
+#include <string>
+#include <vector>
+
+namespace moekit::moe {
+
+/// A set of n experts. Dispatch hands it the rows grouped by expert; expert e
+/// runs on its own contiguous slice only.
+class Experts : public torch::nn::Module {
+ public:
+  using torch::nn::Module::Module;
+
+  virtual int64_t n_experts() const = 0;
+
+  /// Runs expert e on every row of x: [R, ...] -> [R, ...out].
+  virtual at::Tensor forward_expert(int64_t e, const at::Tensor& x) = 0;
+
+  /// Runs each expert on its slice of `x_grouped` ([A, ...], rows of expert e at
+  /// [offsets[e], offsets[e] + counts[e])), returns the outputs in the same order.
+  /// Experts with no rows are skipped.
+  virtual at::Tensor forward(const at::Tensor& x_grouped, const std::vector<int64_t>& counts);
+};
+
+/// Options of FFNExperts: n experts of d_in -> hidden -> d_out.
+struct FFNExpertsOptions {
+  FFNExpertsOptions(int64_t n_experts, int64_t d_in, int64_t hidden)
+      : n_experts_(n_experts), d_in_(d_in), hidden_(hidden) {}
+  TORCH_ARG(int64_t, n_experts);
+  TORCH_ARG(int64_t, d_in);
+  TORCH_ARG(int64_t, hidden);
+  /// Output width; 0 means d_in.
+  TORCH_ARG(int64_t, d_out) = 0;
+  /// relu | gelu | silu | tanh
+  TORCH_ARG(std::string, activation) = "relu";
+
+ public:
+  int64_t resolved_d_out() const { return d_out_ > 0 ? d_out_ : d_in_; }
+  /// Throws moekit::Error naming the field at fault.
+  void validate() const;
+};
+
+/// Two-layer FFN experts with batched weights: w1 [E, d_in, hidden], b1 [E, hidden],
+/// w2 [E, hidden, d_out], b2 [E, d_out]. Parameter names are the checkpoint format.
+class FFNExpertsImpl : public Experts {
+ public:
+  explicit FFNExpertsImpl(FFNExpertsOptions options);
+
+  void reset();
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+
+  int64_t n_experts() const override { return options.n_experts(); }
+  at::Tensor forward_expert(int64_t e, const at::Tensor& x) override;
+  using Experts::forward;
+
+  FFNExpertsOptions options;
+  at::Tensor w1, b1, w2, b2;
+};
+TORCH_MODULE(FFNExperts);
+
+/// Applies the activation named in FFNExpertsOptions::activation.
+at::Tensor apply_activation(const std::string& name, const at::Tensor& x);
+
+}  // namespace moekit::moe
