@@ -4,6 +4,7 @@
 
 #include "moekit/core/error.h"
 #include "moekit/gates/gate.h"
+#include "moekit/gates/permutation_search.h"
 
 namespace moekit::gates {
 
@@ -66,7 +67,8 @@ std::shared_ptr<Gate> make_gate(const std::string& name, const GateOptions& opti
   for (const auto& e : entries()) {
     if (e.info.name != name) continue;
     validate_shape(options);
-    return e.make(options);
+    std::shared_ptr<Gate> gate = e.make(options);
+    return options.local_search() ? wrap_with_permutation_search(std::move(gate), options) : gate;
   }
   std::string known;
   for (const auto& e : entries()) known += (known.empty() ? "" : ", ") + e.info.name;
