@@ -1,0 +1,159 @@
+#include "moekit/core/config.h"
+
+#include <yaml-cpp/yaml.h>
+
+#include <fstream>
+#include <set>
+#include <sstream>
+
+#include "moekit/core/error.h"
+
+namespace moekit {
+
+// Shared by a config and all its sections: the document, its file name, and
+// the set of key paths that were read.
+struct Config::State {
+  YAML::Node root;
+  std::string file;
+  std::set<std::string> used;
+};
+
+namespace {
+
+std::vector<std::string> split_path(const std::string& path) {
+  std::vector<std::string> parts;
+  std::stringstream stream(path);
+  std::string part;
+  while (std::getline(stream, part, '.')) parts.push_back(part);
+  return parts;
+}
+
+// Walks `path` from `root`, creating maps on the way when `create` is set.
+YAML::Node walk(YAML::Node root, const std::string& path, bool create, const std::string& file) {
+  YAML::Node node = root;
+  std::string seen;
+  for (const auto& part : split_path(path)) {
+    seen += (seen.empty() ? "" : ".") + part;
+    MOEKIT_CHECK(node.IsMap() || (create && (node.IsNull() || !node.IsDefined())),
+                 file + ": " + seen,
+                 "expected a mapping of keys");
+    if (!node[part] && !create) return YAML::Node(YAML::NodeType::Undefined);
+    node.reset(node[part]);
+  }
+  return node;
+}
+
+}  // namespace
+
+Config::Config(std::shared_ptr<State> state, std::string path)
+    : state_(std::move(state)), path_(std::move(path)) {}
+
+Config Config::parse(const std::string& text, const std::string& name) {
+  auto state = std::make_shared<State>();
+  state->file = name;
+  try {
+    state->root = YAML::Load(text);
+  } catch (const YAML::Exception& e) {
+    throw Error(name, fmt::format("invalid YAML at line {}, column {}: {}", e.mark.line + 1,
+                                  e.mark.column + 1, e.msg));
+  }
+  if (state->root.IsNull()) state->root = YAML::Node(YAML::NodeType::Map);
+  MOEKIT_CHECK(state->root.IsMap(), name, "expected a mapping of sections at the top level");
+  return Config(state, "");
+}
+
+Config Config::load(const std::string& path) {
+  std::ifstream in(path);
+  MOEKIT_CHECK(in.good(), path, "cannot open config file");
+  std::stringstream text;
+  text << in.rdbuf();
+  return parse(text.str(), path);
+}
+
+std::string Config::child_path(const std::string& key) const {
+  return path_.empty() ? key : path_ + "." + key;
+}
+
+std::string Config::where(const std::string& key) const {
+  const std::string p = key.empty() ? path_ : child_path(key);
+  return p.empty() ? state_->file : state_->file + ": " + p;
+}
+
+YAML::Node Config::node() const {
+  return path_.empty() ? state_->root : walk(state_->root, path_, /*create=*/true, state_->file);
+}
+
+void Config::set(const std::string& assignment) {
+  const auto eq = assignment.find('=');
+  MOEKIT_CHECK(eq != std::string::npos && eq > 0, "--set " + assignment,
+               "expected section.key=value");
+  const std::string key = assignment.substr(0, eq);
+  const std::string value = assignment.substr(eq + 1);
+  YAML::Node target = walk(node(), key, /*create=*/true, state_->file);
+  MOEKIT_CHECK(!target.IsMap(), "--set " + assignment, "'{}' is a section, not a value", key);
+  try {
+    target = YAML::Load(value);
+  } catch (const YAML::Exception&) {
+    target = value;
+  }
+}
+
+Config Config::section(const std::string& key) const {
+  const YAML::Node child = walk(node(), key, /*create=*/true, state_->file);
+  MOEKIT_CHECK(!child.IsDefined() || child.IsMap() || child.IsNull(), where(key),
+               "expected a mapping of keys");
+  state_->used.insert(child_path(key));
+  return Config(state_, child_path(key));
+}
+
+bool Config::has(const std::string& key) const {
+  const YAML::Node n = node();
+  return n.IsMap() && n[key];
+}
+
+std::vector<std::string> Config::keys() const {
+  std::vector<std::string> out;
+  const YAML::Node n = node();
+  if (!n.IsMap()) return out;
+  for (const auto& kv : n) out.push_back(kv.first.as<std::string>());
+  return out;
+}
+
+std::string Config::scalar(const std::string& key, const std::string* fallback) const {
+  YAML::Node n = node();
+  state_->used.insert(child_path(key));
+  if (!n[key]) {
+    MOEKIT_CHECK(fallback != nullptr, where(key), "required key is missing");
+    n[key] = YAML::Load(*fallback);
+    return *fallback;
+  }
+  const YAML::Node value = n[key];
+  MOEKIT_CHECK(value.IsScalar(), where(key), "expected a single value, got a {}",
+               value.IsMap() ? "mapping" : value.IsSequence() ? "list" : "null");
+  return value.Scalar();
+}
+
+void Config::check_all_used() const {
+  // Depth-first over the document: the first key path never read is an error.
+  std::function<void(const YAML::Node&, const std::string&)> visit =
+      [&](const YAML::Node& n, const std::string& prefix) {
+        if (!n.IsMap()) return;
+        for (const auto& kv : n) {
+          const std::string p = prefix.empty() ? kv.first.as<std::string>()
+                                               : prefix + "." + kv.first.as<std::string>();
+          if (!state_->used.count(p)) {
+            throw Error(state_->file + ": " + p, "unknown key");
+          }
+          visit(kv.second, p);
+        }
+      };
+  visit(node(), path_);
+}
+
+std::string Config::dump() const {
+  YAML::Emitter out;
+  out << node();
+  return std::string(out.c_str()) + "\n";
+}
+
+}  // namespace moekit
