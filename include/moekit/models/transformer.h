@@ -1,0 +1,148 @@
+#pragma once
+#include <torch/arg.h>
+#include <torch/nn/module.h>
+#include <torch/nn/modules/container/modulelist.h>
+#include <torch/nn/modules/dropout.h>
+#include <torch/nn/modules/normalization.h>
+#include <torch/nn/pimpl.h>
+
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "moekit/gates/gate_options.h"
+
+namespace moekit::models {
+
+/// Options of the encoder-decoder MoE Transformer (DESIGN.md "THOR training").
+/// Defaults follow the reference IWSLT'14 recipe (6+6 layers, d 512, FFN 1024, 4 heads).
+struct TransformerOptions {
+  explicit TransformerOptions(int64_t vocab_size) : vocab_size_(vocab_size) {}
+
+  // --- model ---
+  /// Joint vocabulary: source embedding, target embedding and output projection share one matrix.
+  TORCH_ARG(int64_t, vocab_size);
+  TORCH_ARG(int64_t, d_model) = 512;
+  TORCH_ARG(int64_t, ffn_hidden) = 1024;
+  TORCH_ARG(int64_t, heads) = 4;
+  TORCH_ARG(int64_t, encoder_layers) = 6;
+  TORCH_ARG(int64_t, decoder_layers) = 6;
+  /// On the embeddings and on every residual branch.
+  TORCH_ARG(double, dropout) = 0.3;
+  /// Layer norm before each sub-block (plus a final one) instead of after the residual add.
+  TORCH_ARG(bool, pre_norm) = false;
+  /// Learned position embeddings instead of sinusoidal ones.
+  TORCH_ARG(bool, learned_positions) = false;
+  /// Longest source or target sequence (BOS/EOS included) with learned positions.
+  TORCH_ARG(int64_t, max_positions) = 1024;
+  TORCH_ARG(int64_t, pad_id) = 0;
+  TORCH_ARG(int64_t, bos_id) = 1;
+  TORCH_ARG(int64_t, eos_id) = 2;
+
+  // --- MoE ---
+  /// Layer i (encoder and decoder) has a MoE FFN when i % moe_every == moe_every - 1,
+  /// i.e. layers 1, 3, ... for 2; 0 gives a dense Transformer.
+  TORCH_ARG(int64_t, moe_every) = 2;
+  TORCH_ARG(int64_t, n_experts) = 2;
+  /// Registry name of the gate (`moekit gates`); `hash` keys on the token id.
+  TORCH_ARG(std::string, gate) = "random";
+  /// Gate knobs; d_in and n_experts come from the model, n_ids from vocab_size.
+  TORCH_ARG(gates::GateOptions, gate_options) = gates::GateOptions(0, 0);
+
+ public:
+  /// Throws moekit::Error naming the field at fault.
+  void validate() const;
+  /// Whether layer `layer` (encoder or decoder) has a MoE FFN.
+  bool is_moe_layer(int64_t layer) const {
+    return moe_every_ > 0 && layer % moe_every_ == moe_every_ - 1;
+  }
+};
+
+class EncoderLayerImpl;
+class DecoderLayerImpl;
+
+/// What the model returns for a batch: the logits and the summed MoE aux losses.
+struct TransformerOutput {
+  at::Tensor logits;    // [B, T, V]
+  at::Tensor aux_loss;  // scalar, sum over every MoE layer (0 for a dense model)
+};
+
+/// The encoder's result, cached for decoding.
+struct EncoderOutput {
+  at::Tensor memory;    // [B, S, d]
+  at::Tensor pad_mask;  // [B, S] bool, true = padding
+  at::Tensor aux_loss;  // scalar
+};
+
+/// One decoder layer's incremental-decoding cache.
+struct DecoderLayerCache {
+  at::Tensor self_k, self_v;    // [B, heads, t, d_head]: the steps decoded so far
+  at::Tensor cross_k, cross_v;  // [B, heads, S, d_head]: the encoder output, projected once
+  at::Tensor expert;            // [B] int64: the sentence's expert, random gate eval_mode=sample
+};
+
+/// Incremental decoding state: the cached encoder output plus per-layer caches.
+struct DecoderState {
+  EncoderOutput encoder;
+  at::Tensor sentence;  // [B] int64 sentence index of each row (beams of one sentence share it)
+  std::vector<DecoderLayerCache> layers;
+  int64_t step = 0;     // tokens fed so far
+
+  /// Keeps rows `rows` ([B'] int64) in that order (beam reordering).
+  void select_rows(const at::Tensor& rows);
+};
+
+/// Encoder-decoder Transformer whose FFN is a moe::MoELayer in every moe_every-th layer.
+/// Each token's sentence index goes to the gate as GateInput::seq, its token id as
+/// GateInput::ids. Padding never reaches an expert.
+class TransformerImpl : public torch::nn::Module {
+ public:
+  explicit TransformerImpl(TransformerOptions options);
+
+  void reset();
+  void reset_parameters();
+  void pretty_print(std::ostream& stream) const override;
+
+  /// src [B, S], tgt_in [B, T] int64 (tgt_in starts with BOS) -> logits [B, T, V].
+  TransformerOutput forward(const at::Tensor& src, const at::Tensor& tgt_in);
+
+  /// Runs the encoder. `sentence` [B] int64: sentence index per row (default 0..B-1).
+  EncoderOutput encode(const at::Tensor& src, const at::Tensor& sentence = {});
+
+  /// Runs the decoder over a whole target prefix (teacher forcing).
+  TransformerOutput decode(const at::Tensor& tgt_in, const EncoderOutput& encoder,
+                           const at::Tensor& sentence = {});
+
+  /// Starts incremental decoding over `encoder` (rows may repeat a sentence, e.g. beams).
+  /// With the random gate in eval_mode=sample each decoder MoE layer draws one expert per
+  /// sentence here, so a sentence keeps its expert for every step.
+  DecoderState start_decoding(EncoderOutput encoder, const at::Tensor& sentence = {});
+
+  /// Feeds the next token of every row ([B] int64) and returns the logits [B, V] of the
+  /// token after it. Self-attention keys/values are cached: each step costs one position.
+  at::Tensor decode_step(const at::Tensor& tokens, DecoderState& state);
+
+  /// Layer i of the encoder/decoder.
+  EncoderLayerImpl& encoder_layer(int64_t i);
+  DecoderLayerImpl& decoder_layer(int64_t i);
+
+  TransformerOptions options;
+  at::Tensor embed;      // [V, d] shared: source, target and output projection
+  at::Tensor positions;  // [max_positions, d] when learned_positions
+  torch::nn::ModuleList encoder{nullptr}, decoder{nullptr};
+  torch::nn::LayerNorm encoder_norm{nullptr}, decoder_norm{nullptr};  // pre_norm only
+  torch::nn::Dropout dropout{nullptr};
+
+ private:
+  /// Scaled token embedding plus the positions [offset, offset + T): [B, T, d].
+  at::Tensor embed_tokens(const at::Tensor& tokens, int64_t offset, const std::string& where);
+  at::Tensor default_sentence(const at::Tensor& tokens) const;
+};
+TORCH_MODULE(Transformer);
+
+/// The sinusoidal position table of "Attention Is All You Need": [T, d] for positions
+/// [offset, offset + T), sin in the first half of the channels, cos in the second (fairseq).
+at::Tensor sinusoidal_positions(int64_t offset, int64_t length, int64_t d_model,
+                                const at::TensorOptions& options);
+
+}  // namespace moekit::models

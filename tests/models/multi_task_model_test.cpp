@@ -1,0 +1,59 @@
+#include "moekit/models/multi_task_model.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "moekit/core/error.h"
+
+namespace moekit::models {
+namespace {
+
+TEST(ModelMultiTaskModel, CnnExpertsGiveOneOutputPerTask) {
+  torch::manual_seed(0);
+  MultiTaskModelOptions options({1, 36, 36}, {{"a", "classification", 10}, {"b", "classification", 10}});
+  options.n_experts(3).gate("topk").gate_options(gates::GateOptions(0, 0).k(2));
+  MultiTaskModel model(options);
+  data::MultiTaskDataset batch{torch::rand({5, 1, 36, 36}), {}, {},
+                               {torch::randint(10, {5}), torch::randint(10, {5})}, {}};
+  auto out = model->forward(batch);
+  ASSERT_EQ(out.outputs.size(), 2u);
+  EXPECT_EQ(out.outputs[0].sizes(), (std::vector<int64_t>{5, 10}));
+  EXPECT_EQ(out.routings[1].weights.sizes(), (std::vector<int64_t>{5, 3}));
+  EXPECT_TRUE(model->loss(out, batch).isfinite().item<bool>());
+}
+
+TEST(ModelMultiTaskModel, MaskedRegressionLossCountsOnlyMaskedRows) {
+  torch::manual_seed(0);
+  MultiTaskModelOptions options({4}, {{"r", "regression", 1}});
+  options.expert("mlp").n_experts(2);
+  MultiTaskModel model(options);
+  auto out = torch::tensor({1.0, 2.0, 3.0});
+  auto target = torch::tensor({1.0, 0.0, 5.0});
+  EXPECT_DOUBLE_EQ(model->task_loss(0, out, target, torch::tensor({1.0, 0.0, 1.0})).item<double>(), 2.0);
+  EXPECT_NEAR(model->task_loss(0, out, target, {}).item<double>(), 8.0 / 3.0, 1e-6);
+}
+
+TEST(ModelMultiTaskModel, CategoricalColumnsAreEmbedded) {
+  torch::manual_seed(0);
+  MultiTaskModelOptions options({3}, {{"w", "binary", 1}, {"r", "regression", 1}});
+  options.expert("mlp").n_experts(4).categorical_sizes({10, 7}).embedding_dim(5).gate("hash");
+  options.gate_options(gates::GateOptions(0, 0).n_ids(10));
+  MultiTaskModel model(options);
+  auto cat = torch::stack({torch::randint(10, {6}), torch::randint(7, {6})}, 1);
+  data::MultiTaskDataset batch{torch::rand({6, 3}), cat, cat.select(1, 0),
+                               {torch::randint(2, {6}).to(torch::kFloat), torch::rand({6})}, {}};
+  auto out = model->forward(batch);
+  EXPECT_EQ(out.outputs[0].sizes(), (std::vector<int64_t>{6}));
+  EXPECT_EQ(out.routings[0].k_eff(), 1);
+}
+
+TEST(ModelMultiTaskModel, RejectsBadOptions) {
+  EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({1, 36, 36}, {})), Error);
+  EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "ranking", 1}}).expert("mlp")), Error);
+  EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({1, 8, 8}, {{"t", "binary", 1}})), Error);
+  EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "binary", 1}}).expert("mlp").gate("nope")),
+               Error);
+}
+
+}  // namespace
+}  // namespace moekit::models

@@ -1,0 +1,193 @@
+#include "moekit/models/transformer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <set>
+#include <string>
+
+#include "moekit/core/error.h"
+#include "moekit/models/beam_search.h"
+#include "moekit/models/transformer_layers.h"
+
+namespace moekit::models {
+namespace {
+
+constexpr int64_t kVocab = 13;
+
+TransformerOptions tiny(const std::string& gate = "hash") {
+  return TransformerOptions(kVocab)
+      .d_model(16)
+      .ffn_hidden(24)
+      .heads(2)
+      .encoder_layers(2)
+      .decoder_layers(2)
+      .dropout(0.1)
+      .gate(gate);
+}
+
+// Random ids in [3, V): no PAD (0), BOS (1) or EOS (2).
+torch::Tensor random_tokens(int64_t batch, int64_t length) {
+  return torch::randint(3, kVocab, {batch, length}, torch::kLong);
+}
+
+TEST(ModelTransformer, LogitsAreBatchByTimeByVocab) {
+  torch::manual_seed(0);
+  Transformer model(tiny("random"));
+  auto out = model->forward(random_tokens(3, 5), random_tokens(3, 4));
+  EXPECT_EQ(out.logits.sizes(), torch::IntArrayRef({3, 4, kVocab}));
+  EXPECT_EQ(out.aux_loss.dim(), 0);
+  out.logits.sum().backward();
+  EXPECT_TRUE(model->embed.grad().defined());
+}
+
+TEST(ModelTransformer, FeedForwardOfOddLayersIsMoEWithMoeEveryTwo) {
+  Transformer model(tiny().encoder_layers(4).decoder_layers(3));
+  for (int64_t i = 0; i < 4; ++i) EXPECT_EQ(model->encoder_layer(i).ffn->is_moe(), i % 2 == 1);
+  for (int64_t i = 0; i < 3; ++i) EXPECT_EQ(model->decoder_layer(i).ffn->is_moe(), i % 2 == 1);
+  std::set<std::string> names;
+  for (const auto& item : model->named_parameters()) names.insert(item.key());
+  EXPECT_EQ(names.count("encoder.1.ffn.moe.experts.w1"), 1u);
+  EXPECT_EQ(names.count("decoder.1.ffn.moe.experts.w1"), 1u);
+  EXPECT_EQ(names.count("encoder.0.ffn.fc1.weight"), 1u);
+  EXPECT_EQ(names.count("encoder.1.ffn.fc1.weight"), 0u);
+}
+
+TEST(ModelTransformer, MoeEveryZeroIsDense) {
+  torch::manual_seed(0);
+  Transformer model(tiny("switch").moe_every(0));
+  for (const auto& item : model->named_parameters()) {
+    EXPECT_EQ(item.key().find("moe"), std::string::npos) << item.key();
+  }
+  auto out = model->forward(random_tokens(2, 5), random_tokens(2, 4));
+  EXPECT_EQ(out.aux_loss.item<float>(), 0.0f);
+}
+
+TEST(ModelTransformer, SwitchAuxLossesAreReturned) {
+  torch::manual_seed(0);
+  Transformer model(tiny("switch"));
+  auto out = model->forward(random_tokens(2, 5), random_tokens(2, 4));
+  EXPECT_GT(out.aux_loss.item<float>(), 0.0f);  // one balance loss per MoE layer
+}
+
+class ModelTransformerVariant : public ::testing::TestWithParam<std::tuple<bool, bool>> {
+ protected:
+  TransformerOptions options(const std::string& gate) const {
+    return tiny(gate).pre_norm(std::get<0>(GetParam())).learned_positions(std::get<1>(GetParam()));
+  }
+};
+
+TEST_P(ModelTransformerVariant, LaterTargetTokensDoNotChangeEarlierLogits) {
+  torch::manual_seed(0);
+  Transformer model(options("hash"));
+  model->eval();
+  auto src = random_tokens(2, 6), tgt = random_tokens(2, 5);
+  auto before = model->forward(src, tgt).logits;
+  tgt.select(1, 3).fill_(3);
+  tgt.select(1, 4).fill_(4);
+  auto after = model->forward(src, tgt).logits;
+  EXPECT_TRUE(torch::allclose(before.narrow(1, 0, 3), after.narrow(1, 0, 3), 1e-5, 1e-6));
+  EXPECT_FALSE(torch::allclose(before.narrow(1, 3, 2), after.narrow(1, 3, 2), 1e-3, 1e-3));
+}
+
+TEST_P(ModelTransformerVariant, SourcePaddingDoesNotChangeTheOutput) {
+  torch::manual_seed(0);
+  // Switch with a tight capacity: padding that reached the experts would take slots.
+  TransformerOptions opts = options("switch");
+  opts.gate_options(gates::GateOptions(0, 0).capacity_factor(1.0));
+  Transformer model(opts);
+  model->eval();
+  auto src = random_tokens(1, 5), tgt = random_tokens(1, 4);
+  auto padded = torch::cat({src, torch::zeros({1, 3}, torch::kLong)}, 1);
+  auto plain_enc = model->encode(src), padded_enc = model->encode(padded);
+  EXPECT_TRUE(torch::allclose(plain_enc.memory, padded_enc.memory.narrow(1, 0, 5), 1e-5, 1e-6));
+  EXPECT_TRUE(torch::allclose(model->forward(src, tgt).logits,
+                              model->forward(padded, tgt).logits, 1e-5, 1e-6));
+}
+
+TEST_P(ModelTransformerVariant, IncrementalDecodingMatchesFullDecoding) {
+  torch::manual_seed(0);
+  Transformer model(options("hash"));
+  model->eval();
+  torch::NoGradGuard no_grad;
+  auto src = random_tokens(3, 6), tgt = random_tokens(3, 5);
+  auto full = model->forward(src, tgt).logits;
+  DecoderState state = model->start_decoding(model->encode(src));
+  for (int64_t t = 0; t < 5; ++t) {
+    auto step = model->decode_step(tgt.select(1, t).contiguous(), state);
+    EXPECT_TRUE(torch::allclose(step, full.select(1, t), 1e-4, 1e-5)) << "step " << t;
+  }
+}
+
+INSTANTIATE_TEST_SUITE_P(NormAndPositions, ModelTransformerVariant,
+                         ::testing::Combine(::testing::Bool(), ::testing::Bool()));
+
+TEST(ModelTransformer, DropoutMakesTrainingPassesDifferAndEvalDeterministic) {
+  torch::manual_seed(0);
+  Transformer model(tiny("hash"));
+  auto src = random_tokens(2, 5), tgt = random_tokens(2, 4);
+  EXPECT_FALSE(torch::equal(model->forward(src, tgt).logits, model->forward(src, tgt).logits));
+  model->eval();
+  EXPECT_TRUE(torch::equal(model->forward(src, tgt).logits, model->forward(src, tgt).logits));
+}
+
+// Same weights, the random gate's inference mode differing (the gate has no parameters).
+Transformer random_gate_model(TransformerOptions opts, const std::string& mode, int64_t expert) {
+  torch::manual_seed(7);
+  opts.gate("random").n_experts(2).gate_options(
+      gates::GateOptions(0, 0).eval_mode(mode).fixed_expert(expert));
+  Transformer model(opts);
+  model->eval();
+  return model;
+}
+
+TEST(ModelTransformer, SampleModeDrawsOneEncoderExpertPerSentence) {
+  // Only encoder layer 1 is MoE, so each sentence's output is that of expert 0 or 1.
+  TransformerOptions opts = tiny().encoder_layers(2).decoder_layers(1);
+  auto sample = random_gate_model(opts, "sample", 0);
+  auto fixed0 = random_gate_model(opts, "fixed", 0), fixed1 = random_gate_model(opts, "fixed", 1);
+  torch::manual_seed(1);
+  auto src = random_tokens(8, 6), tgt = random_tokens(8, 5);
+  auto y = sample->forward(src, tgt).logits, y0 = fixed0->forward(src, tgt).logits,
+       y1 = fixed1->forward(src, tgt).logits;
+  std::set<int> used;
+  for (int64_t b = 0; b < 8; ++b) {
+    const bool is0 = torch::allclose(y[b], y0[b], 1e-5, 1e-6);
+    const bool is1 = torch::allclose(y[b], y1[b], 1e-5, 1e-6);
+    EXPECT_TRUE(is0 || is1) << "sentence " << b << " mixes experts";
+    used.insert(is0 ? 0 : 1);
+  }
+  EXPECT_EQ(used.size(), 2u);  // 8 sentences all on one expert: p = 2^-7
+}
+
+TEST(ModelTransformer, SampleModeKeepsTheDecoderExpertForAllSteps) {
+  // Only decoder layer 1 is MoE: a greedy translation that switched experts between steps
+  // would match neither fixed-expert translation.
+  TransformerOptions opts = tiny().encoder_layers(1).decoder_layers(2);
+  auto sample = random_gate_model(opts, "sample", 0);
+  auto fixed0 = random_gate_model(opts, "fixed", 0), fixed1 = random_gate_model(opts, "fixed", 1);
+  torch::manual_seed(2);
+  auto src = random_tokens(8, 6);
+  auto h = greedy_search(sample, src, 8), h0 = greedy_search(fixed0, src, 8),
+       h1 = greedy_search(fixed1, src, 8);
+  for (int64_t b = 0; b < 8; ++b) {
+    const bool is0 = h[b].tokens == h0[b].tokens && std::abs(h[b].score - h0[b].score) < 1e-4;
+    const bool is1 = h[b].tokens == h1[b].tokens && std::abs(h[b].score - h1[b].score) < 1e-4;
+    EXPECT_TRUE(is0 || is1) << "sentence " << b;
+  }
+}
+
+TEST(ModelTransformer, RejectsBadOptionsAndTokens) {
+  EXPECT_THROW(Transformer(tiny().heads(3)), Error);
+  EXPECT_THROW(Transformer(tiny().pad_id(kVocab)), Error);
+  EXPECT_THROW(Transformer(tiny().moe_every(-1)), Error);
+  EXPECT_THROW(Transformer(tiny().gate("nope")), Error);
+  Transformer model(tiny().learned_positions(true).max_positions(6));
+  EXPECT_THROW(model->forward(torch::full({1, 3}, kVocab, torch::kLong), random_tokens(1, 2)),
+               Error);
+  EXPECT_THROW(model->forward(random_tokens(1, 7), random_tokens(1, 2)), Error);
+  EXPECT_THROW(model->forward(random_tokens(1, 3).to(torch::kFloat), random_tokens(1, 2)), Error);
+}
+
+}  // namespace
+}  // namespace moekit::models
