@@ -1,0 +1,18 @@
+#pragma once
+#include <torch/serialize/input-archive.h>
+#include <torch/serialize/output-archive.h>
+
+#include <string>
+
+namespace moekit {
+
+/// Writes `archive` to `path` so that a crash or a full disk never leaves a
+/// half-written file there: it goes to `path.tmp`, is flushed to disk, then
+/// renamed over `path`. On failure the temporary is removed, the previous file
+/// at `path` is untouched, and moekit::Error names the path and the cause.
+void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path);
+
+/// Reads `path` into `archive`; a missing or corrupt file throws moekit::Error naming it.
+void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
+
+}  // namespace moekit

@@ -1,0 +1,29 @@
+#pragma once
+#include <string>
+
+#include "moekit/core/config.h"
+#include "moekit/data/multi_task_dataset.h"
+#include "moekit/models/multi_task_model.h"
+#include "moekit/train/multi_task_trainer.h"
+
+namespace moekit::train {
+
+/// A multi-task experiment assembled from a run config: the data splits, the
+/// model options and the trainer options. Sections: `data` (name: multifashion
+/// | movielens | mixture, and its knobs), `model`, `gate` (name + GateOptions
+/// keys), `train`. Unknown keys are errors naming `file: section.key`.
+struct MultiTaskExperiment {
+  std::string data_name;
+  data::MultiTaskDataset train, valid, test;
+  models::MultiTaskModelOptions model_options{{1}, {}};
+  TrainerOptions trainer_options;
+};
+
+/// Reads every section, loads (or builds and caches) the data, and checks that
+/// no key was left unread.
+MultiTaskExperiment load_experiment(const Config& config);
+
+/// Gate name + GateOptions from the `gate` section (defaults recorded in the config).
+std::pair<std::string, gates::GateOptions> gate_from_config(const Config& gate_section);
+
+}  // namespace moekit::train

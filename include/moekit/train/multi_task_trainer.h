@@ -1,0 +1,74 @@
+#pragma once
+#include <torch/arg.h>
+#include <torch/optim/optimizer.h>
+
+#include <functional>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "moekit/data/multi_task_dataset.h"
+#include "moekit/models/multi_task_model.h"
+
+namespace moekit::train {
+
+struct TrainerOptions {
+  TORCH_ARG(double, lr) = 1e-3;
+  TORCH_ARG(int64_t, batch_size) = 512;
+  TORCH_ARG(int64_t, epochs) = 50;
+  /// Stop after this many epochs without a lower validation loss.
+  TORCH_ARG(int64_t, patience) = 5;
+  TORCH_ARG(double, weight_decay) = 0.0;
+  /// Seeds the model init (before the trainer is built), batch order and gate noise.
+  TORCH_ARG(int64_t, seed) = 0;
+  /// Where checkpoint.pt, best.pt and metrics.jsonl go; "" writes nothing.
+  TORCH_ARG(std::string, run_dir) = "";
+
+ public:
+  void validate() const;  // throws moekit::Error naming the field
+};
+
+/// Named metric values of one evaluation, in a stable order.
+struct Metrics {
+  double loss = 0;                                     // summed task losses (no aux)
+  std::vector<std::pair<std::string, double>> values;  // e.g. task1.accuracy, watch.auc
+  double active_experts = 0;                           // mean over tasks and rows
+  double get(const std::string& name) const;           // throws when absent
+};
+
+struct FitResult {
+  int64_t epochs_run = 0;   // epochs completed in total (including resumed ones)
+  int64_t best_epoch = 0;   // 1-based epoch of the lowest validation loss
+  Metrics best_valid;
+  bool early_stopped = false;
+};
+
+/// Adam on the summed task losses + aux losses, one validation per epoch,
+/// early stopping on validation loss, atomic checkpoints after every epoch and
+/// an exact --resume (model, optimiser, RNG and counters come back).
+class MultiTaskTrainer {
+ public:
+  MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options);
+
+  /// Trains; with `resume`, continues from run_dir/checkpoint.pt. Afterwards the
+  /// model holds the best validation weights.
+  FitResult fit(const data::MultiTaskDataset& train, const data::MultiTaskDataset& valid,
+                bool resume = false);
+
+  /// Loss, per-task metrics and active experts on `data` (eval mode, no grad).
+  Metrics evaluate(const data::MultiTaskDataset& data);
+
+  /// Called after each epoch with (epoch, train loss, validation metrics).
+  std::function<void(int64_t, double, const Metrics&)> on_epoch;
+
+ private:
+  void save_checkpoint(int64_t epoch, double best_loss, int64_t best_epoch, int64_t bad_epochs);
+  bool load_checkpoint(int64_t& epoch, double& best_loss, int64_t& best_epoch, int64_t& bad_epochs);
+  double train_epoch(const data::MultiTaskDataset& train, int64_t epoch);
+
+  models::MultiTaskModel model_;
+  TrainerOptions options_;
+  std::unique_ptr<torch::optim::Optimizer> optimizer_;
+};
+
+}  // namespace moekit::train

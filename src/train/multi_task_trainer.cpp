@@ -1,0 +1,286 @@
+#include "moekit/train/multi_task_trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <spdlog/spdlog.h>
+
+#include "moekit/core/checkpoint.h"
+#include "moekit/core/error.h"
+#include "moekit/train/metrics.h"
+
+namespace moekit::train {
+namespace fs = std::filesystem;
+
+void TrainerOptions::validate() const {
+  MOEKIT_CHECK(lr_ > 0, "train.lr", "must be > 0, got {}", lr_);
+  MOEKIT_CHECK(batch_size_ >= 1, "train.batch_size", "must be >= 1, got {}", batch_size_);
+  MOEKIT_CHECK(epochs_ >= 1, "train.epochs", "must be >= 1, got {}", epochs_);
+  MOEKIT_CHECK(patience_ >= 1, "train.patience", "must be >= 1, got {}", patience_);
+  MOEKIT_CHECK(weight_decay_ >= 0, "train.weight_decay", "must be >= 0, got {}", weight_decay_);
+}
+
+double Metrics::get(const std::string& name) const {
+  if (name == "loss") return loss;
+  if (name == "active_experts") return active_experts;
+  for (const auto& [key, value] : values) {
+    if (key == name) return value;
+  }
+  throw Error("metric", fmt::format("no metric named '{}'", name));
+}
+
+MultiTaskTrainer::MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options)
+    : model_(std::move(model)), options_(std::move(options)) {
+  options_.validate();
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      model_->parameters(),
+      torch::optim::AdamOptions(options_.lr()).weight_decay(options_.weight_decay()));
+}
+
+namespace {
+
+std::string path_in(const std::string& dir, const char* name) {
+  return (fs::path(dir) / name).string();
+}
+
+at::Generator& global_generator() {
+  static at::Generator g = at::detail::getDefaultCPUGenerator();
+  return g;
+}
+
+// Keeps the first `epochs` lines of metrics.jsonl: what a resumed run had
+// logged up to its checkpoint, so lines are never duplicated.
+void truncate_metrics(const std::string& path, int64_t epochs) {
+  std::ifstream in(path);
+  std::vector<std::string> kept;
+  std::string line;
+  while (static_cast<int64_t>(kept.size()) < epochs && std::getline(in, line)) kept.push_back(line);
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& l : kept) out << l << "\n";
+}
+
+}  // namespace
+
+void MultiTaskTrainer::save_checkpoint(int64_t epoch, double best_loss, int64_t best_epoch,
+                                       int64_t bad_epochs) {
+  torch::serialize::OutputArchive archive, model_archive, optim_archive;
+  model_->save(model_archive);
+  optimizer_->save(optim_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optim_archive);
+  archive.write("epoch", torch::tensor(epoch));
+  archive.write("best_loss", torch::tensor(best_loss, torch::kDouble));
+  archive.write("best_epoch", torch::tensor(best_epoch));
+  archive.write("bad_epochs", torch::tensor(bad_epochs));
+  archive.write("rng", global_generator().get_state());
+  save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+}
+
+bool MultiTaskTrainer::load_checkpoint(int64_t& epoch, double& best_loss, int64_t& best_epoch,
+                                       int64_t& bad_epochs) {
+  const std::string path = path_in(options_.run_dir(), "checkpoint.pt");
+  if (!fs::exists(path)) return false;
+  torch::serialize::InputArchive archive, model_archive, optim_archive;
+  load_archive(archive, path);
+  try {
+    archive.read("model", model_archive);
+    archive.read("optimizer", optim_archive);
+    model_->load(model_archive);
+    optimizer_->load(optim_archive);
+    // A fresh tensor per key: reading into a defined tensor would resize it in place.
+    auto read = [&](const char* key) {
+      torch::Tensor t;
+      archive.read(key, t);
+      return t;
+    };
+    epoch = read("epoch").item<int64_t>();
+    best_loss = read("best_loss").item<double>();
+    best_epoch = read("best_epoch").item<int64_t>();
+    bad_epochs = read("bad_epochs").item<int64_t>();
+    global_generator().set_state(read("rng"));
+  } catch (const Error&) {
+    throw;
+  } catch (const std::exception& e) {
+    throw Error(path, fmt::format("checkpoint does not match this model/config: {}",
+                                  std::string(e.what()).substr(0, 200)));
+  }
+  return true;
+}
+
+double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, int64_t epoch) {
+  model_->train();
+  // The batch order depends only on (seed, epoch), so a resumed run sees the same batches.
+  at::Generator order_gen =
+      at::make_generator<at::CPUGeneratorImpl>(options_.seed() * 1000003 + epoch);
+  const at::Tensor order = at::randperm(train.size(), order_gen, at::kLong);
+  double loss_sum = 0;
+  int64_t batches = 0;
+  const auto start = std::chrono::steady_clock::now();
+  auto last_log = start;
+  for (int64_t begin = 0; begin < train.size(); begin += options_.batch_size()) {
+    const int64_t size = std::min(options_.batch_size(), train.size() - begin);
+    const data::MultiTaskDataset batch = train.select(order.narrow(0, begin, size));
+    auto out = model_->forward(batch);
+    const at::Tensor loss = model_->loss(out, batch) + out.aux_loss;
+    const double value = loss.item<double>();
+    MOEKIT_CHECK(std::isfinite(value), fmt::format("epoch {} batch {}", epoch, batches + 1),
+                 "loss is {}; training stopped, the last good checkpoint is kept", value);
+    optimizer_->zero_grad();
+    loss.backward();
+    optimizer_->step();
+    loss_sum += value;
+    ++batches;
+    const auto now = std::chrono::steady_clock::now();
+    if (now - last_log > std::chrono::seconds(15)) {
+      const double seconds = std::chrono::duration<double>(now - start).count();
+      const double rate = (begin + size) / seconds;
+      spdlog::info("epoch {} step {} loss {:.4f} {:.0f} rows/s ETA {:.0f}s", epoch, batches,
+                   loss_sum / batches, rate, (train.size() - begin - size) / rate);
+      last_log = now;
+    }
+  }
+  return batches ? loss_sum / batches : 0.0;
+}
+
+Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
+  torch::NoGradGuard no_grad;
+  model_->eval();
+  const auto& tasks = model_->options.tasks();
+  std::vector<std::vector<at::Tensor>> outputs(tasks.size());
+  double active_sum = 0;
+  for (int64_t begin = 0; begin < data.size(); begin += options_.batch_size()) {
+    const int64_t size = std::min(options_.batch_size(), data.size() - begin);
+    const auto batch = data.select(at::arange(begin, begin + size, at::kLong));
+    auto out = model_->forward(batch);
+    for (size_t t = 0; t < tasks.size(); ++t) {
+      outputs[t].push_back(out.outputs[t]);
+      active_sum += out.routings[t].mean_active_experts() * size;
+    }
+  }
+  Metrics m;
+  if (data.size() == 0) return m;
+  m.active_experts = active_sum / (static_cast<double>(data.size()) * tasks.size());
+  for (size_t t = 0; t < tasks.size(); ++t) {
+    const at::Tensor y = at::cat(outputs[t], 0);
+    const at::Tensor mask = t < data.masks.size() ? data.masks[t] : at::Tensor();
+    const double loss = model_->task_loss(t, y, data.targets[t], mask).item<double>();
+    m.loss += loss;
+    const std::string& name = tasks[t].name;
+    m.values.emplace_back(name + ".loss", loss);
+    if (tasks[t].kind == "classification") {
+      m.values.emplace_back(name + ".accuracy", accuracy(y, data.targets[t]));
+    } else if (tasks[t].kind == "binary") {
+      m.values.emplace_back(name + ".auc", roc_auc(y, data.targets[t]));
+    } else {
+      const at::Tensor keep = mask.defined() ? mask.gt(0) : at::ones_like(y, at::kBool);
+      m.values.emplace_back(name + ".mse", mean_squared_error(y.masked_select(keep),
+                                                              data.targets[t].to(y.scalar_type()).masked_select(keep)));
+    }
+  }
+  return m;
+}
+
+namespace {
+
+void append_metrics_line(const std::string& path, int64_t epoch, double train_loss,
+                         const Metrics& valid, double seconds) {
+  nlohmann::ordered_json line;
+  line["epoch"] = epoch;
+  line["train_loss"] = train_loss;
+  line["valid_loss"] = valid.loss;
+  for (const auto& [name, value] : valid.values) line["valid." + name] = value;
+  line["active_experts"] = valid.active_experts;
+  line["seconds"] = seconds;
+  std::ofstream out(path, std::ios::app);
+  out << line.dump() << "\n";
+  MOEKIT_CHECK(out.good(), path, "cannot append metrics");
+}
+
+void save_model(models::MultiTaskModel& model, const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  model->save(archive);
+  save_archive_atomically(archive, path);
+}
+
+}  // namespace
+
+FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
+                                const data::MultiTaskDataset& valid, bool resume) {
+  const bool files = !options_.run_dir().empty();
+  if (files) fs::create_directories(options_.run_dir());
+  const std::string metrics_path = files ? path_in(options_.run_dir(), "metrics.jsonl") : "";
+  const std::string best_path = files ? path_in(options_.run_dir(), "best.pt") : "";
+
+  int64_t epoch = 0, best_epoch = 0, bad_epochs = 0;
+  double best_loss = std::numeric_limits<double>::infinity();
+  if (resume) {
+    MOEKIT_CHECK(files, "--resume", "needs a run directory");
+    MOEKIT_CHECK(load_checkpoint(epoch, best_loss, best_epoch, bad_epochs),
+                 path_in(options_.run_dir(), "checkpoint.pt"), "no checkpoint to resume from");
+    truncate_metrics(metrics_path, epoch);
+    spdlog::info("resumed at epoch {} (best validation loss {:.4f} at epoch {})", epoch, best_loss,
+                 best_epoch);
+  } else if (files) {
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+
+  // Best weights in memory too, so a run without files still ends on them.
+  std::vector<at::Tensor> best_state;
+  auto snapshot = [&] {
+    best_state.clear();
+    for (const auto& p : model_->parameters()) best_state.push_back(p.detach().clone());
+    for (const auto& b : model_->buffers()) best_state.push_back(b.detach().clone());
+  };
+  FitResult result;
+  while (epoch < options_.epochs() && bad_epochs < options_.patience()) {
+    ++epoch;
+    const auto start = std::chrono::steady_clock::now();
+    const double train_loss = train_epoch(train, epoch);
+    const Metrics metrics = evaluate(valid);
+    MOEKIT_CHECK(std::isfinite(metrics.loss), fmt::format("epoch {}", epoch),
+                 "validation loss is {}; training stopped, the last good checkpoint is kept",
+                 metrics.loss);
+    const double seconds =
+        std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (metrics.loss < best_loss) {
+      best_loss = metrics.loss;
+      best_epoch = epoch;
+      bad_epochs = 0;
+      snapshot();
+      if (files) save_model(model_, best_path);
+    } else {
+      ++bad_epochs;
+    }
+    if (files) {
+      save_checkpoint(epoch, best_loss, best_epoch, bad_epochs);
+      append_metrics_line(metrics_path, epoch, train_loss, metrics, seconds);
+    }
+    spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
+                 metrics.loss, seconds);
+    if (on_epoch) on_epoch(epoch, train_loss, metrics);
+  }
+  result.epochs_run = epoch;
+  result.best_epoch = best_epoch;
+  result.early_stopped = bad_epochs >= options_.patience();
+  // End on the best weights: from memory, or from best.pt after a resume.
+  if (!best_state.empty()) {
+    torch::NoGradGuard no_grad;
+    size_t i = 0;
+    for (auto& p : model_->parameters()) p.copy_(best_state[i++]);
+    for (auto& b : model_->buffers()) b.copy_(best_state[i++]);
+  } else if (files && fs::exists(best_path)) {
+    torch::serialize::InputArchive archive;
+    load_archive(archive, best_path);
+    model_->load(archive);
+  }
+  result.best_valid = evaluate(valid);
+  return result;
+}
+
+}  // namespace moekit::train

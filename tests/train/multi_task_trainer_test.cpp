@@ -1,0 +1,102 @@
+#include "moekit/train/multi_task_trainer.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "moekit/core/error.h"
+#include "moekit/data/synthetic_mixture.h"
+
+namespace moekit::train {
+namespace {
+
+// Two tasks on synthetic-mixture rows: a regression on y[:, 0] and a 3-way
+// classification of the cluster id.
+data::MultiTaskDataset make_rows(int64_t rows, int64_t sample_seed) {
+  auto mix = data::make_synthetic_mixture(data::SyntheticMixtureOptions().rows(rows).n_clusters(3),
+                                          sample_seed);
+  return data::MultiTaskDataset{mix.x, {}, mix.ids, {mix.y.select(1, 0).contiguous(), mix.ids}, {}};
+}
+
+models::MultiTaskModel make_model(const std::string& gate) {
+  torch::manual_seed(0);
+  models::MultiTaskModelOptions options(
+      {16}, {{"value", "regression", 1}, {"cluster", "classification", 3}});
+  options.expert("mlp").n_experts(4).expert_width(8).tower_hidden(8).gate(gate);
+  options.gate_options(gates::GateOptions(0, 0).k(2).n_ids(3));
+  return models::MultiTaskModel(options);
+}
+
+std::vector<nlohmann::json> read_metrics(const std::string& dir) {
+  std::ifstream in(dir + "/metrics.jsonl");
+  std::vector<nlohmann::json> lines;
+  std::string line;
+  while (std::getline(in, line)) {
+    auto j = nlohmann::json::parse(line);
+    j.erase("seconds");
+    lines.push_back(j);
+  }
+  return lines;
+}
+
+std::string fresh_dir(const std::string& name) {
+  const std::string dir = ::testing::TempDir() + "/moekit_trainer_" + name;
+  std::filesystem::remove_all(dir);
+  return dir;
+}
+
+TEST(TrainMultiTaskTrainer, LearnsBothTasks) {
+  const auto train = make_rows(512, 1), valid = make_rows(256, 2);
+  auto model = make_model("topk");
+  MultiTaskTrainer trainer(model, TrainerOptions().lr(1e-2).batch_size(64).epochs(8));
+  const Metrics before = trainer.evaluate(valid);
+  const FitResult result = trainer.fit(train, valid);
+  EXPECT_LT(result.best_valid.loss, 0.5 * before.loss);
+  EXPECT_GT(result.best_valid.get("cluster.accuracy"), 0.9);
+  EXPECT_NEAR(result.best_valid.active_experts, 2.0, 1e-9);  // topk with k = 2
+}
+
+TEST(TrainMultiTaskTrainer, ResumeGivesIdenticalMetricsToAnUninterruptedRun) {
+  const auto train = make_rows(256, 1), valid = make_rows(128, 2);
+  const std::string full = fresh_dir("full"), split = fresh_dir("split");
+  auto options = TrainerOptions().lr(1e-2).batch_size(32).epochs(4).patience(10);
+  {
+    MultiTaskTrainer trainer(make_model("topk"), TrainerOptions(options).run_dir(full));
+    trainer.fit(train, valid);
+  }
+  {
+    MultiTaskTrainer trainer(make_model("topk"), TrainerOptions(options).epochs(2).run_dir(split));
+    trainer.fit(train, valid);
+  }
+  torch::manual_seed(12345);  // the global RNG must come back from the checkpoint
+  MultiTaskTrainer resumed(make_model("topk"), TrainerOptions(options).run_dir(split));
+  resumed.fit(train, valid, /*resume=*/true);
+  const auto a = read_metrics(full), b = read_metrics(split);
+  ASSERT_EQ(a.size(), 4u);
+  ASSERT_EQ(b.size(), 4u);
+  for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i], b[i]) << "epoch " << i + 1;
+}
+
+TEST(TrainMultiTaskTrainer, EarlyStoppingHonoursPatience) {
+  const auto train = make_rows(128, 1), valid = make_rows(64, 2);
+  // A learning rate so large that validation loss stops improving quickly.
+  MultiTaskTrainer trainer(make_model("softmax"),
+                           TrainerOptions().lr(5.0).batch_size(32).epochs(50).patience(2));
+  const FitResult result = trainer.fit(train, valid);
+  EXPECT_TRUE(result.early_stopped);
+  EXPECT_EQ(result.epochs_run, result.best_epoch + 2);
+}
+
+TEST(TrainMultiTaskTrainer, ResumeWithoutCheckpointAndBadOptionsAreErrors) {
+  const auto rows = make_rows(64, 1);
+  MultiTaskTrainer trainer(make_model("softmax"), TrainerOptions().run_dir(fresh_dir("none")));
+  EXPECT_THROW(trainer.fit(rows, rows, /*resume=*/true), Error);
+  EXPECT_THROW(MultiTaskTrainer(make_model("softmax"), TrainerOptions().lr(0)), Error);
+  EXPECT_THROW(MultiTaskTrainer(make_model("softmax"), TrainerOptions().batch_size(0)), Error);
+}
+
+}  // namespace
+}  // namespace moekit::train
