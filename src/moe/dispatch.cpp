@@ -2,6 +2,8 @@
 
 #include <ATen/ATen.h>
 
+#include <algorithm>
+
 #include "moekit/core/error.h"
 
 namespace moekit::moe {
@@ -33,6 +35,9 @@ DispatchPlan plan_dispatch(const at::Tensor& idx, int64_t n_experts) {
   plan.slot = order.narrow(0, empty, plan.assignments());
   plan.expert = sorted.narrow(0, empty, plan.assignments());
   plan.token = at::div(plan.slot, k_eff, "floor");
+  // The stable sort keeps rows in order when they all share one expert.
+  plan.identity = k_eff == 1 && std::find(plan.counts.begin(), plan.counts.end(), plan.rows) !=
+                                    plan.counts.end();
   return plan;
 }
 
@@ -64,6 +69,7 @@ at::Tensor assignment_weights(const DispatchPlan& plan, const gates::Routing& ro
 }
 
 at::Tensor gather_rows(const at::Tensor& x, const DispatchPlan& plan) {
+  if (plan.identity && x.size(0) == plan.rows) return x;
   return x.index_select(0, plan.token);
 }
 
@@ -73,7 +79,9 @@ at::Tensor combine(const at::Tensor& y, const at::Tensor& weight, const Dispatch
   std::vector<int64_t> weight_shape(y.dim(), 1);
   weight_shape[0] = weight.size(0);
   const at::Tensor weighted = y * weight.to(y.scalar_type()).view(weight_shape);
-  return at::zeros(shape, y.options()).index_add(0, plan.token, weighted);
+  if (plan.identity && y.size(0) == plan.rows) return weighted;
+  // In place on fresh zeros: index_add would first copy them.
+  return at::zeros(shape, y.options()).index_add_(0, plan.token, weighted);
 }
 
 }  // namespace moekit::moe

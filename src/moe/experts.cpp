@@ -2,11 +2,221 @@
 
 #include <torch/torch.h>
 
+#include <ATen/Parallel.h>
+
+#include <algorithm>
 #include <cmath>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
+
+#if MOEKIT_HAS_GROUPED_MM && defined(MOEKIT_WITH_CUDA)
+#include <ATen/cuda/CUDAContext.h>
+#endif
 
 namespace moekit::moe {
+namespace {
+
+using torch::autograd::AutogradContext;
+using torch::autograd::variable_list;
+
+// A piece of one expert's GEMM: rows [begin, begin + size) of that expert's
+// slice, or (for weight gradients) rows [begin, begin + size) of w[e].
+struct Block {
+  int64_t expert, offset, count;  // the expert's slice of the grouped rows
+  int64_t begin, size;
+};
+
+// Rows per block: at most 2 blocks per thread's share, so that static scheduling
+// stays balanced when one expert gets most rows; no fewer than 256, since each
+// block repacks its expert's whole weight and small GEMMs waste that.
+int64_t block_rows(int64_t total_rows) {
+  const int64_t pieces = 2 * static_cast<int64_t>(at::get_num_threads());
+  return std::max<int64_t>(256, (total_rows + pieces - 1) / pieces);
+}
+
+// Splits each expert's slice into blocks over `extent(e, count)` rows of
+// output, as many as its slice has blocks of block_rows rows.
+template <typename Extent>
+std::vector<Block> make_blocks(const std::vector<int64_t>& counts, Extent&& extent) {
+  int64_t total = 0;
+  for (int64_t c : counts) total += c;
+  const int64_t rows = block_rows(total);
+  std::vector<Block> blocks;
+  int64_t offset = 0;
+  for (int64_t e = 0; e < static_cast<int64_t>(counts.size()); ++e) {
+    const int64_t c = counts[e];
+    if (c > 0) {
+      const int64_t length = extent(c);
+      const int64_t pieces = std::min(length, (c + rows - 1) / rows);
+      const int64_t step = (length + pieces - 1) / pieces;
+      for (int64_t begin = 0; begin < length; begin += step) {
+        blocks.push_back(Block{e, offset, c, begin, std::min(step, length - begin)});
+      }
+    }
+    offset += c;
+  }
+  return blocks;
+}
+
+// NOTE: on CPU the blocks run in one parallel region, each GEMM single-threaded
+// (BLAS does not fork inside a parallel region): one fork/join per grouped GEMM
+// instead of one per expert, which is what small expert GEMMs lose time to
+// when the cores are shared. Other devices run them in order.
+template <typename F>
+void run_blocks(const at::Tensor& x, const std::vector<Block>& blocks, F&& f) {
+  if (!x.is_cpu()) {
+    for (const Block& block : blocks) f(block);
+    return;
+  }
+  at::parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t begin, int64_t end) {
+    for (int64_t i = begin; i < end; ++i) f(blocks[i]);
+  });
+}
+
+// Weight gradients of experts with no rows are zero; the per-slice GEMMs write
+// every other slice, so only these need clearing.
+void zero_empty_experts(const std::vector<int64_t>& counts, const at::Tensor& grad) {
+  for (int64_t e = 0; e < static_cast<int64_t>(counts.size()); ++e) {
+    if (counts[e] == 0) grad[e].zero_();
+  }
+}
+
+// --- grouped GEMM: y[slice e] = x[slice e] · w[e] (+ b[e]) -----------------------
+
+#if MOEKIT_HAS_GROUPED_MM
+// One at::_grouped_mm per weight: CUDA, bf16, 16-byte aligned rows; torch 2.8
+// runs it on sm90 only (2.9 added a fallback for other devices).
+bool use_grouped_mm(const at::Tensor& x, const at::Tensor& w) {
+  if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || w.scalar_type() != at::kBFloat16) {
+    return false;
+  }
+  if (x.size(1) % 8 != 0 || w.size(2) % 8 != 0) return false;
+#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR == 8 && defined(MOEKIT_WITH_CUDA)
+  if (at::cuda::getCurrentDeviceProperties()->major < 9) return false;
+#endif
+  return true;
+}
+
+// End offsets of the slices as _grouped_mm wants them: int32 on x's device. The
+// counts are already on the host, so this is a copy, not a sync.
+at::Tensor slice_ends(const std::vector<int64_t>& counts, const at::Device& device) {
+  std::vector<int32_t> ends(counts.size());
+  int64_t end = 0;
+  for (size_t e = 0; e < counts.size(); ++e) ends[e] = static_cast<int32_t>(end += counts[e]);
+  return at::tensor(ends, at::TensorOptions(at::kInt)).to(device, /*non_blocking=*/true);
+}
+
+// Expert of each grouped row, [A] int64 on `device`, for bias add and bias grads.
+at::Tensor row_experts(const std::vector<int64_t>& counts, const at::Device& device) {
+  const at::Tensor repeats = at::tensor(counts, at::TensorOptions(at::kLong)).to(device, true);
+  int64_t rows = 0;
+  for (int64_t c : counts) rows += c;
+  return at::repeat_interleave(repeats, /*output_size=*/rows);
+}
+#endif
+
+// x [A, K], w [E, K, N], b [E, N] -> [A, N].
+at::Tensor grouped_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
+                          const std::vector<int64_t>& counts) {
+#if MOEKIT_HAS_GROUPED_MM
+  if (use_grouped_mm(x, w)) {
+    at::Tensor y = at::_grouped_mm(x, w, slice_ends(counts, x.device()));
+    return y.add_(b.index_select(0, row_experts(counts, x.device())));
+  }
+#endif
+  at::Tensor y = at::empty({x.size(0), w.size(2)}, x.options());
+  const auto blocks = make_blocks(counts, [](int64_t c) { return c; });
+  run_blocks(x, blocks, [&](const Block& k) {
+    at::Tensor y_k = y.narrow(0, k.offset + k.begin, k.size);
+    at::addmm_out(y_k, b[k.expert], x.narrow(0, k.offset + k.begin, k.size), w[k.expert]);
+  });
+  return y;
+}
+
+// Gradients of grouped_linear from gy [A, N]: any of the three may be skipped.
+struct GroupedLinearGrads {
+  at::Tensor x, w, b;
+};
+GroupedLinearGrads grouped_linear_backward(const at::Tensor& x, const at::Tensor& w,
+                                           const at::Tensor& gy,
+                                           const std::vector<int64_t>& counts, bool need_x,
+                                           bool need_w, bool need_b) {
+  GroupedLinearGrads g;
+  const int64_t n = w.size(0);
+#if MOEKIT_HAS_GROUPED_MM
+  if (use_grouped_mm(x, w)) {
+    const at::Tensor ends = slice_ends(counts, x.device());
+    if (need_x) g.x = at::_grouped_mm(gy, w.transpose(1, 2), ends);
+    if (need_w) {
+      g.w = at::_grouped_mm(x.t(), gy, ends);  // [E, K, N]: the 2d x 2d form splits K by `ends`
+      zero_empty_experts(counts, g.w);
+    }
+    if (need_b) {
+      g.b = at::zeros({n, gy.size(1)}, gy.options())
+                .index_add_(0, row_experts(counts, x.device()), gy);
+    }
+    return g;
+  }
+#endif
+  if (need_x) g.x = at::empty_like(x);
+  if (need_w) g.w = at::empty_like(w);
+  if (need_b) g.b = at::empty({n, gy.size(1)}, gy.options());
+  if (need_x) {
+    const auto blocks = make_blocks(counts, [](int64_t c) { return c; });
+    run_blocks(x, blocks, [&](const Block& k) {
+      at::Tensor gx_k = g.x.narrow(0, k.offset + k.begin, k.size);
+      at::mm_out(gx_k, gy.narrow(0, k.offset + k.begin, k.size), w[k.expert].t());
+    });
+  }
+  if (need_w || need_b) {
+    // Blocks over the rows of w[e] (x's columns): each writes its own rows of
+    // the gradient, so no two blocks add into the same memory.
+    const int64_t in_features = w.size(1);
+    const auto blocks = make_blocks(counts, [&](int64_t) { return in_features; });
+    run_blocks(x, blocks, [&](const Block& k) {
+      const at::Tensor gy_e = gy.narrow(0, k.offset, k.count);
+      if (need_w) {
+        at::Tensor gw_k = g.w[k.expert].narrow(0, k.begin, k.size);
+        at::mm_out(gw_k, x.narrow(0, k.offset, k.count).narrow(1, k.begin, k.size).t(), gy_e);
+      }
+      if (need_b && k.begin == 0) {
+        at::Tensor gb_e = g.b[k.expert];
+        at::sum_out(gb_e, gy_e, at::IntArrayRef{0});
+      }
+    });
+  }
+  if (need_w) zero_empty_experts(counts, g.w);
+  if (need_b) zero_empty_experts(counts, g.b);
+  return g;
+}
+
+// One grouped linear layer as one autograd node. NOTE: autograd through w[e]
+// would give every expert a SelectBackward that materialises a full-size zero
+// gradient of w and adds it up: E full-size allocations per weight per step.
+// Here each expert's gradient is one GEMM into its slice of a single [E, ...]
+// gradient. The FFN is two such nodes with the activation between them (not
+// one node), so the engine accumulates w2's gradient and frees it before w1's
+// is computed: peak memory as in a dense FFN's backward.
+struct GroupedLinearFunction : torch::autograd::Function<GroupedLinearFunction> {
+  static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
+                               const at::Tensor& b, const std::vector<int64_t>& counts) {
+    ctx->save_for_backward({x, w});
+    ctx->saved_data["counts"] = counts;
+    return {grouped_linear(x, w, b, counts)};
+  }
+
+  static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
+    const auto saved = ctx->get_saved_variables();
+    const std::vector<int64_t> counts = ctx->saved_data["counts"].toIntVector();
+    GroupedLinearGrads g = grouped_linear_backward(
+        saved[0], saved[1], grad_outputs[0].contiguous(), counts, ctx->needs_input_grad(0),
+        ctx->needs_input_grad(1), ctx->needs_input_grad(2));
+    return {g.x, g.w, g.b, at::Tensor()};
+  }
+};
+
+}  // namespace
 
 at::Tensor Experts::forward(const at::Tensor& x_grouped, const std::vector<int64_t>& counts) {
   MOEKIT_CHECK(static_cast<int64_t>(counts.size()) == n_experts(), "counts",
@@ -79,6 +289,23 @@ void FFNExpertsImpl::pretty_print(std::ostream& stream) const {
   stream << "moekit::FFNExperts(n_experts=" << options.n_experts() << ", d_in=" << options.d_in()
          << ", hidden=" << options.hidden() << ", d_out=" << options.resolved_d_out()
          << ", activation=" << options.activation() << ")";
+}
+
+at::Tensor FFNExpertsImpl::forward(const at::Tensor& x_grouped,
+                                   const std::vector<int64_t>& counts) {
+  MOEKIT_CHECK(static_cast<int64_t>(counts.size()) == n_experts(), "counts",
+               "expected {} experts, got {}", n_experts(), counts.size());
+  int64_t total = 0;
+  for (int64_t c : counts) {
+    MOEKIT_CHECK(c >= 0, "counts", "must be >= 0, got {}", c);
+    total += c;
+  }
+  MOEKIT_CHECK(x_grouped.dim() == 2 && x_grouped.size(0) == total && x_grouped.size(1) == options.d_in(),
+               "x", "expected [{}, {}] (rows = sum of counts), got {}", total, options.d_in(),
+               c10::str(x_grouped.sizes()));
+  const at::Tensor h = GroupedLinearFunction::apply(x_grouped.contiguous(), w1, b1, counts)[0];
+  return GroupedLinearFunction::apply(apply_activation(options.activation(), h), w2, b2,
+                                      counts)[0];
 }
 
 at::Tensor FFNExpertsImpl::forward_expert(int64_t e, const at::Tensor& x) {

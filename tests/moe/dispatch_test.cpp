@@ -3,9 +3,11 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "moekit/core/error.h"
 #include "moekit/moe/experts.h"
 #include "moekit/moe/moe_layer.h"
 #include "moekit/moe/reference.h"
+#include "testing/gradcheck.h"
 
 namespace moekit::moe {
 namespace {
@@ -92,6 +94,159 @@ TEST(MoeDispatch, ExpertsRunOnlyOnTheirRows) {
   layer->forward_routed(torch::randn({7, 2}), routing);
   EXPECT_EQ(experts->seen, (std::vector<int64_t>{3, 5, 3, 0}));
 }
+
+// The grouped FFN path against autograd through forward_expert on each slice,
+// for counts with empty experts, one expert holding every row, and row counts
+// that divide by nothing in sight.
+std::vector<torch::Tensor> slice_loop(FFNExpertsImpl& experts, const torch::Tensor& x,
+                                      const std::vector<int64_t>& counts) {
+  std::vector<torch::Tensor> outs;
+  int64_t offset = 0;
+  for (size_t e = 0; e < counts.size(); ++e) {
+    outs.push_back(experts.forward_expert(static_cast<int64_t>(e), x.narrow(0, offset, counts[e])));
+    offset += counts[e];
+  }
+  return outs;
+}
+
+void expect_grouped_matches_loop(const std::string& activation, const std::vector<int64_t>& counts) {
+  torch::manual_seed(2);
+  auto experts = FFNExperts(FFNExpertsOptions(static_cast<int64_t>(counts.size()), 6, 10)
+                                .d_out(3).activation(activation));
+  int64_t rows = 0;
+  for (int64_t c : counts) rows += c;
+  auto x = torch::randn({rows, 6}, torch::requires_grad());
+  auto probe = torch::randn({rows, 3});
+  const std::vector<torch::Tensor> params{x, experts->w1, experts->b1, experts->w2, experts->b2};
+
+  auto fast = experts->forward(x, counts);
+  auto fast_grads = torch::autograd::grad({(fast * probe).sum()}, params);
+  auto loop = torch::cat(slice_loop(*experts, x, counts), 0);
+  auto loop_grads = torch::autograd::grad({(loop * probe).sum()}, params, {}, false, false,
+                                          /*allow_unused=*/true);
+  ASSERT_EQ(fast.sizes(), loop.sizes());
+  EXPECT_TRUE(torch::allclose(fast, loop, 1e-5, 1e-6)) << activation;
+  for (size_t i = 0; i < params.size(); ++i) {
+    auto expected = loop_grads[i].defined() ? loop_grads[i] : torch::zeros_like(params[i]);
+    EXPECT_TRUE(torch::allclose(fast_grads[i], expected, 1e-5, 1e-6))
+        << activation << ": gradient " << i;
+  }
+}
+
+TEST(MoeDispatch, GroupedFFNMatchesSliceLoopForEveryActivation) {
+  for (const std::string act : {"relu", "gelu", "silu", "tanh"}) {
+    expect_grouped_matches_loop(act, {3, 0, 5, 2});
+  }
+}
+
+TEST(MoeDispatch, GroupedFFNHandlesOneFullExpertAndOddCounts) {
+  expect_grouped_matches_loop("relu", {0, 0, 13, 0});
+  expect_grouped_matches_loop("gelu", {7, 1, 0, 11, 3});
+  expect_grouped_matches_loop("relu", {1});
+  // Slices past 256 rows are split into several blocks (rows of y, of w's gradient).
+  expect_grouped_matches_loop("relu", {0, 261, 0, 1030});
+}
+
+TEST(MoeDispatch, GroupedFFNWithNoRowsGivesZeroWeightGradients) {
+  auto experts = FFNExperts(FFNExpertsOptions(3, 4, 5));
+  auto x = torch::randn({0, 4}, torch::requires_grad());
+  auto y = experts->forward(x, {0, 0, 0});
+  EXPECT_EQ(y.sizes(), (std::vector<int64_t>{0, 4}));
+  auto grads = torch::autograd::grad({y.sum()}, {experts->w1, experts->b2});
+  EXPECT_EQ(grads[0].abs().sum().item<float>(), 0.0f);
+  EXPECT_EQ(grads[1].abs().sum().item<float>(), 0.0f);
+}
+
+TEST(MoeDispatch, GroupedFFNRejectsCountsThatDoNotMatchRows) {
+  auto experts = FFNExperts(FFNExpertsOptions(3, 4, 5));
+  EXPECT_THROW(experts->forward(torch::randn({5, 4}), {2, 2, 2}), Error);
+  EXPECT_THROW(experts->forward(torch::randn({6, 4}), {7, -1, 0}), Error);
+  EXPECT_THROW(experts->forward(torch::randn({6, 4}), {6, 0}), Error);
+}
+
+TEST(MoeDispatch, GroupedFFNGradMatchesFiniteDifferences) {
+  torch::manual_seed(3);
+  auto experts = FFNExperts(FFNExpertsOptions(3, 3, 4).activation("silu"));
+  experts->to(torch::kDouble);
+  auto x = torch::randn({6, 3}, torch::dtype(torch::kDouble).requires_grad(true));
+  auto probe = torch::randn({6, 3}, torch::kDouble);
+  const std::vector<int64_t> counts{2, 0, 4};
+  testing::expect_grad_matches_finite_differences(
+      [&] { return (experts->forward(x, counts) * probe).sum(); },
+      {x, experts->w1, experts->b1, experts->w2, experts->b2});
+}
+
+TEST(MoeDispatch, OneExpertForEveryRowSkipsTheScatterAndKeepsGradients) {
+  torch::manual_seed(6);
+  auto experts = FFNExperts(FFNExpertsOptions(3, 4, 8));
+  MoELayer layer(gates::make_gate("softmax", gates::GateOptions(4, 3)), experts.ptr());
+  auto x = torch::randn({9, 4}, torch::requires_grad());
+  auto w = torch::rand({9, 1}, torch::requires_grad());
+  auto routing = gates::Routing::from_compact(torch::full({9, 1}, 1, torch::kLong), w, 3,
+                                              torch::zeros({}));
+  EXPECT_TRUE(plan_dispatch(routing.idx, 3).identity);
+  EXPECT_FALSE(plan_dispatch(example_idx(), 4).identity);
+  auto fast = layer->forward_routed(x, routing);
+  auto fast_grads = torch::autograd::grad({fast.pow(2).sum()}, {x, w, experts->w1});
+  auto naive = naive_moe_forward(*experts, x, routing.weights);
+  auto naive_grads = torch::autograd::grad({naive.pow(2).sum()}, {x, w, experts->w1});
+  EXPECT_TRUE(torch::allclose(fast, naive, 1e-5, 1e-6));
+  for (size_t i = 0; i < fast_grads.size(); ++i) {
+    EXPECT_TRUE(torch::allclose(fast_grads[i], naive_grads[i], 1e-5, 1e-6)) << "gradient " << i;
+  }
+}
+
+// The whole layer, a real sparse gate included, against the naive masked loop;
+// T = 37 rows divides by neither E = 5 nor k = 2.
+TEST(MoeDispatch, TopKLayerMatchesNaiveLoopForwardAndGradients) {
+  torch::manual_seed(4);
+  MoELayer layer(MoELayerOptions(6, 9, 5).gate("topk").gate_options(
+      gates::GateOptions(6, 5).k(2).noisy(false)));
+  auto x = torch::randn({37, 6}, torch::requires_grad());
+  auto probe = torch::randn({37, 6});
+  auto params = layer->parameters();
+  params.push_back(x);
+  auto fast = layer->forward(x).y;
+  auto fast_grads = torch::autograd::grad({(fast * probe).sum()}, params, {}, false, false, true);
+  auto routing = layer->gate().forward(gates::GateInput{x, {}, {}});
+  auto naive = naive_moe_forward(layer->experts(), x, routing.weights);
+  auto naive_grads = torch::autograd::grad({(naive * probe).sum()}, params, {}, false, false, true);
+  EXPECT_TRUE(torch::allclose(fast, naive, 1e-5, 1e-5));
+  for (size_t i = 0; i < params.size(); ++i) {
+    ASSERT_EQ(fast_grads[i].defined(), naive_grads[i].defined()) << "gradient " << i;
+    if (!fast_grads[i].defined()) continue;
+    EXPECT_TRUE(torch::allclose(fast_grads[i], naive_grads[i], 1e-4, 1e-5)) << "gradient " << i;
+  }
+}
+
+// Device-parameterised: CPU always; CUDA (bf16, the _grouped_mm path on torch >=
+// 2.8) is skipped where no GPU is present.
+class MoeDispatchDevice : public ::testing::TestWithParam<torch::DeviceType> {};
+
+TEST_P(MoeDispatchDevice, GroupedFFNMatchesSliceLoop) {
+  const bool cuda = GetParam() == torch::kCUDA;
+  if (cuda && !torch::cuda::is_available()) GTEST_SKIP() << "no CUDA device: CUDA path not tested";
+  const auto dtype = cuda ? torch::kBFloat16 : torch::kFloat;
+  torch::manual_seed(5);
+  auto experts = FFNExperts(FFNExpertsOptions(4, 64, 128));
+  const std::vector<int64_t> counts{40, 0, 17, 71};
+  auto x = torch::randn({128, 64});
+  auto probe = torch::randn({128, 64});
+  auto loop = torch::cat(slice_loop(*experts, x, counts), 0);
+  experts->to(GetParam(), dtype);
+  auto xd = x.to(GetParam(), dtype).requires_grad_(true);
+  auto y = experts->forward(xd, counts);
+  auto grads = torch::autograd::grad({(y * probe.to(GetParam(), dtype)).sum()}, {xd});
+  const double tol = cuda ? 5e-2 : 1e-5;
+  EXPECT_TRUE(torch::allclose(y.to(torch::kCPU, torch::kFloat), loop, tol, tol));
+  EXPECT_EQ(grads[0].sizes(), xd.sizes());
+}
+
+INSTANTIATE_TEST_SUITE_P(Devices, MoeDispatchDevice, ::testing::Values(torch::kCPU, torch::kCUDA),
+                         [](const auto& info) {
+                           return info.param == torch::kCUDA ? std::string("CUDA")
+                                                             : std::string("CPU");
+                         });
 
 }  // namespace
 }  // namespace moekit::moe

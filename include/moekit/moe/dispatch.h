@@ -19,6 +19,10 @@ struct DispatchPlan {
   std::vector<int64_t> counts;   // [n] assignments per expert
   std::vector<int64_t> offsets;  // [n + 1] prefix sums of counts
   int64_t rows = 0;              // T
+  /// Every row goes to one expert exactly once (k_eff = 1, no empty slot), so
+  /// plan order is row order: gather and combine need no copy or scatter
+  /// (THOR's batch-level random expert, a fixed expert at inference).
+  bool identity = false;
 
   int64_t assignments() const { return offsets.empty() ? 0 : offsets.back(); }
   int64_t n_experts() const { return static_cast<int64_t>(counts.size()); }

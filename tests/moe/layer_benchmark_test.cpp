@@ -1,0 +1,72 @@
+#include "moekit/moe/layer_benchmark.h"
+
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include "moekit/core/error.h"
+
+namespace moekit::moe {
+namespace {
+
+LayerBenchmarkOptions tiny() {
+  return LayerBenchmarkOptions().experts(4).k(2).d(8).hidden(16).tokens(37).repeats(1).warmup(0);
+}
+
+TEST(MoeLayerBenchmark, MeasuresEveryVariantInBothPasses) {
+  const LayerBenchmarkResult r = run_layer_benchmark(tiny());
+  ASSERT_EQ(r.variants.size(), 4u);
+  for (const std::string name : {"moe", "dense", "naive", "active"}) {
+    const auto& v = r.variant(name);
+    EXPECT_GT(v.forward.ms, 0) << name;
+    EXPECT_GT(v.forward_backward.ms, 0) << name;
+    EXPECT_GT(v.forward.gflops, 0) << name;
+    EXPECT_GT(v.forward_backward.peak_bytes, 0) << name;
+  }
+  EXPECT_NEAR(r.mean_active, 2.0, 1e-9);  // topk keeps exactly k = 2
+  EXPECT_THROW(r.variant("bogus"), Error);
+}
+
+TEST(MoeLayerBenchmark, PeakMemoryCoversTheDenseHiddenActivation) {
+  const LayerBenchmarkResult r = run_layer_benchmark(tiny());
+  // fwd+bwd of the dense FFN holds at least relu(h) [T, k·H] floats.
+  EXPECT_GE(r.variant("dense").forward_backward.peak_bytes, 37 * 2 * 16 * 4);
+  EXPECT_GE(r.variant("dense").forward.peak_bytes, 37 * 8 * 4);  // its output
+}
+
+TEST(MoeLayerBenchmark, RatiosAgreeWithTimingsAndJsonParses) {
+  const LayerBenchmarkResult r = run_layer_benchmark(tiny());
+  const double moe_dense = r.variant("moe").forward_backward.ms / r.variant("dense").forward_backward.ms;
+  EXPECT_DOUBLE_EQ(r.time_ratio("moe", "dense", "forward_backward"), moe_dense);
+  const auto lines = r.json_lines();
+  ASSERT_EQ(lines.size(), 2u);
+  const auto forward = nlohmann::json::parse(lines[0]);
+  const auto both = nlohmann::json::parse(lines[1]);
+  EXPECT_EQ(forward.at("pass"), "forward");
+  EXPECT_EQ(both.at("pass"), "forward_backward");
+  EXPECT_DOUBLE_EQ(both.at("moe/dense").get<double>(), moe_dense);
+  EXPECT_DOUBLE_EQ(forward.at("naive/moe").get<double>(), r.time_ratio("naive", "moe", "forward"));
+  for (const char* key : {"moe_ms", "dense_gflops", "naive_peak_mib", "active_ms", "moe/active",
+                          "memory moe/dense", "threads", "tokens"}) {
+    EXPECT_TRUE(both.contains(key)) << key;
+  }
+  EXPECT_THROW(r.time_ratio("moe", "dense", "sideways"), Error);
+}
+
+TEST(MoeLayerBenchmark, SaturatedCometActivatesAtMostKExperts) {
+  const auto unsaturated = run_layer_benchmark(tiny().gate("comet").skip_naive(true));
+  const auto saturated = run_layer_benchmark(tiny().gate("comet").skip_naive(true).saturate(1e5));
+  EXPECT_GT(unsaturated.mean_active, 2.0);
+  EXPECT_LE(saturated.mean_active, 2.0);
+  EXPECT_EQ(saturated.variants.size(), 3u);
+  EXPECT_FALSE(saturated.json_lines()[0].find("naive/moe") != std::string::npos);
+}
+
+TEST(MoeLayerBenchmark, RejectsBadOptions) {
+  EXPECT_THROW(run_layer_benchmark(tiny().dtype("f16")), Error);
+  EXPECT_THROW(run_layer_benchmark(tiny().k(5)), Error);
+  EXPECT_THROW(run_layer_benchmark(tiny().repeats(0)), Error);
+  EXPECT_THROW(run_layer_benchmark(tiny().gate("bogus")), Error);
+}
+
+}  // namespace
+}  // namespace moekit::moe
