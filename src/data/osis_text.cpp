@@ -3,6 +3,8 @@
 #include <array>
 #include <cstdint>
 
+#include "moekit/core/utf8.h"
+
 namespace moekit::data {
 namespace {
 
@@ -15,24 +17,12 @@ bool is_space_byte(char c) {
   return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v';
 }
 
-// Decodes the UTF-8 code point at s[i] and its byte length; a malformed byte
-// counts as one code point of its own value so nothing is lost.
-uint32_t decode_at(std::string_view s, size_t i, size_t* len) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
-  if (i + n > s.size()) n = 1;
-  uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
-  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  *len = n;
-  return cp;
-}
-
 uint32_t last_code_point(const std::string& s) {
   size_t i = s.size();
   while (i > 0 && (static_cast<unsigned char>(s[i - 1]) & 0xC0) == 0x80) --i;
   if (i == 0) return 0;
   size_t len = 0;
-  return decode_at(s, i - 1, &len);
+  return decode_utf8_at(s, i - 1, &len);
 }
 
 void append_utf8(std::string* out, uint32_t cp) {
@@ -154,7 +144,7 @@ class Stripper {
       } else {
         size_t len = 0;
         uint32_t cp = c == '&' ? decode_entity(s_, i, &len) : 0;
-        if (cp == 0) cp = decode_at(s_, i, &len);
+        if (cp == 0) cp = decode_utf8_at(s_, i, &len);
         if (cp == 0xA0) {
           space_ = true;
         } else {
@@ -205,7 +195,7 @@ class Stripper {
     while (j < s_.size() && s_[j] == '<' && parse_tag(s_, j, &tag)) j = tag.end;
     if (j < s_.size()) {
       size_t len = 0;
-      if (is_word_char(decode_at(s_, j, &len))) return 0;  // a word of its own: `que<…>la<…>tengan`
+      if (is_word_char(decode_utf8_at(s_, j, &len))) return 0;  // a word of its own: `que<…>la<…>tengan`
     }
     out_.append(content);
     tag_gap_ = true;

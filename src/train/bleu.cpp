@@ -8,20 +8,10 @@
 #include <unordered_map>
 
 #include "moekit/core/error.h"
+#include "moekit/core/utf8.h"
 
 namespace moekit::train {
 namespace {
-
-// Code point at s[i] (malformed bytes stand for themselves) and its length.
-uint32_t decode_at(std::string_view s, size_t i, size_t* len) {
-  const auto b = static_cast<unsigned char>(s[i]);
-  size_t n = b < 0x80 ? 1 : (b >> 5) == 0x6 ? 2 : (b >> 4) == 0xE ? 3 : (b >> 3) == 0x1E ? 4 : 1;
-  if (i + n > s.size()) n = 1;
-  uint32_t cp = n == 1 ? b : n == 2 ? (b & 0x1F) : n == 3 ? (b & 0x0F) : (b & 0x07);
-  for (size_t k = 1; k < n; ++k) cp = (cp << 6) | (static_cast<unsigned char>(s[i + k]) & 0x3F);
-  *len = n;
-  return cp;
-}
 
 // Python's str.isspace(), which str.split() splits on.
 bool is_python_space(uint32_t c) {
@@ -36,7 +26,7 @@ std::vector<std::string_view> python_split(std::string_view s) {
   size_t i = 0, start = std::string_view::npos;
   while (i < s.size()) {
     size_t len = 0;
-    const bool space = is_python_space(decode_at(s, i, &len));
+    const bool space = is_python_space(decode_utf8_at(s, i, &len));
     if (space && start != std::string_view::npos) {
       out.push_back(s.substr(start, i - start));
       start = std::string_view::npos;
@@ -168,7 +158,7 @@ std::string_view python_rstrip(std::string_view s) {
     size_t start = end - 1;
     while (start > 0 && (static_cast<unsigned char>(s[start]) & 0xC0) == 0x80) --start;
     size_t len = 0;
-    if (!is_python_space(decode_at(s, start, &len))) break;
+    if (!is_python_space(decode_utf8_at(s, start, &len))) break;
     end = start;
   }
   return s.substr(0, end);
