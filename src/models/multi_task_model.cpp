@@ -61,11 +61,7 @@ void MultiTaskModelImpl::reset() {
   for (const auto& task : options.tasks()) {
     gates::GateOptions gate_options = options.gate_options();
     gate_options.d_in(feature_width()).n_experts(n);
-    try {
-      task_gates.push_back(gates::make_gate(options.gate(), gate_options));
-    } catch (const Error& e) {
-      throw e.with_prefix("gate");
-    }
+    task_gates.push_back(gates::make_gate(options.gate(), gate_options));
   }
   moe_ = register_module("moe", moe::MultiGateMoE(task_gates, experts));
   for (const auto& task : options.tasks()) {

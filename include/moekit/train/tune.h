@@ -1,0 +1,74 @@
+#pragma once
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <functional>
+#include <map>
+#include <random>
+#include <string>
+#include <vector>
+
+#include "moekit/core/config.h"
+#include "moekit/train/compare.h"
+
+namespace moekit::train {
+
+/// One tuned config key (a `section.key` path) and how to draw it. In the
+/// config's top-level `search:` section a key maps to
+///   [low, high]                       uniform (integers when both are integers)
+///   {low: , high: , log: true}        log-uniform (log: false = uniform)
+///   [a, b, c, ...] (not 2 numbers)    one of the choices
+///   {choices: [a, b]}                 one of the choices (any count)
+struct SearchDim {
+  enum class Kind { kUniform, kLogUniform, kIntUniform, kChoice };
+  std::string key;
+  Kind kind = Kind::kUniform;
+  double low = 0, high = 0;
+  std::vector<std::string> choices;
+
+  /// The drawn value as config text (for Config::set).
+  std::string sample(std::mt19937_64& rng) const;
+};
+
+/// Reads the `search:` section of `config` (empty if absent); bad entries
+/// throw naming `file: search.<key>`.
+std::vector<SearchDim> parse_search_space(const Config& config);
+
+struct TuneOptions {
+  TORCH_ARG(std::vector<std::string>, gates) = std::vector<std::string>{"softmax"};
+  TORCH_ARG(std::vector<bool>, local_search) = std::vector<bool>{false};
+  TORCH_ARG(int64_t, trials) = 10;  // per gate and local-search setting
+  TORCH_ARG(uint64_t, seed) = 0;    // the sampler's; trial i trains with train.seed = i
+  /// Fraction of trials, by validation loss, whose test metrics are reported.
+  TORCH_ARG(double, top_fraction) = 0.05;
+  /// Where tune_trials.csv, tune_summary.md, expected_best.csv(.svg) go; "" writes nothing.
+  TORCH_ARG(std::string, out_dir) = "";
+
+ public:
+  void validate() const;
+};
+
+struct TuneResult {
+  std::vector<RunRecord> trials;
+  /// Per group ("gate" or "gate + LS"), in run order: expected best validation
+  /// loss after n = 1..trials trials.
+  std::vector<std::pair<std::string, std::vector<double>>> expected_best;
+  std::string summary;        // Markdown: top-fraction table + expected best
+  bool plot_written = false;  // false when gnuplot is missing or failed
+};
+
+/// Indices of the best ceil(fraction * n) (at least 1) losses, best first.
+std::vector<size_t> top_fraction(const std::vector<double>& losses, double fraction);
+
+/// E[min of n draws with replacement from `losses`] for n = 1..losses.size():
+/// the bootstrap estimate of the best validation loss after n trials, computed
+/// exactly rather than by resampling (so it is non-increasing and its n = 1
+/// value is the mean).
+std::vector<double> expected_best_curve(const std::vector<double>& losses);
+
+/// Random search: for each gate and local-search setting, `trials` runs with
+/// values drawn from the config's `search:` space.
+TuneResult run_tune(const Config& config, const TuneOptions& options,
+                    const std::function<void(const std::string&)>& progress = {});
+
+}  // namespace moekit::train
