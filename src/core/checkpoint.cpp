@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 
 #include "moekit/core/error.h"
 
@@ -22,7 +23,38 @@ void fsync_path(const std::string& path) {
   MOEKIT_CHECK(rc == 0, path, "cannot flush to disk: {}", std::strerror(saved));
 }
 
+// Renames the flushed temporary over `path` and makes the rename durable; on
+// failure removes the temporary and leaves the old file in place.
+void commit_file(const std::string& tmp, const std::string& path) {
+  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
+    const int saved = errno;
+    std::remove(tmp.c_str());
+    throw Error(path, fmt::format("cannot rename into place: {}", std::strerror(saved)));
+  }
+  const std::string dir = std::filesystem::path(path).parent_path().string();
+  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
+  if (dfd >= 0) {
+    ::fsync(dfd);
+    ::close(dfd);
+  }
+}
+
 }  // namespace
+
+void write_text_atomically(const std::string& path, const std::string& text) {
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream out(tmp, std::ios::trunc | std::ios::binary);
+    out << text;
+    out.flush();
+    if (!out.good()) {
+      std::remove(tmp.c_str());
+      throw Error(path, "cannot write (previous file kept)");
+    }
+  }
+  fsync_path(tmp);
+  commit_file(tmp, path);
+}
 
 void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path) {
   const std::string tmp = path + ".tmp";
@@ -37,18 +69,7 @@ void save_archive_atomically(torch::serialize::OutputArchive& archive, const std
     throw Error(path, fmt::format("cannot write checkpoint (previous one kept): {}",
                                   std::string(e.what()).substr(0, 200)));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0) {
-    const int saved = errno;
-    std::remove(tmp.c_str());
-    throw Error(path, fmt::format("cannot rename checkpoint into place: {}", std::strerror(saved)));
-  }
-  // Make the rename itself durable.
-  const std::string dir = std::filesystem::path(path).parent_path().string();
-  const int dfd = ::open(dir.empty() ? "." : dir.c_str(), O_RDONLY);
-  if (dfd >= 0) {
-    ::fsync(dfd);
-    ::close(dfd);
-  }
+  commit_file(tmp, path);
 }
 
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path) {

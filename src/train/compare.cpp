@@ -9,6 +9,7 @@
 #include <fstream>
 #include <map>
 
+#include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
 #include "moekit/train/experiment.h"
 
@@ -42,16 +43,6 @@ void CompareOptions::validate() const {
   MOEKIT_CHECK(!gates().empty(), "gates", "must name at least one gate");
   MOEKIT_CHECK(seeds() >= 1, "seeds", "must be >= 1, got {}", seeds());
   MOEKIT_CHECK(!local_search().empty(), "local_search", "must hold at least one setting");
-}
-
-void write_text_file(const std::string& path, const std::string& text) {
-  const std::string tmp = path + ".tmp";
-  {
-    std::ofstream out(tmp, std::ios::trunc);
-    out << text;
-    MOEKIT_CHECK(out.good(), tmp, "cannot write");
-  }
-  fs::rename(tmp, path);
 }
 
 RunRecord run_once(const Config& base, const std::vector<std::string>& overrides) {
@@ -158,8 +149,8 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
   result.table = summary_table(result.runs);
   if (!options.out_dir().empty()) {
     fs::create_directories(options.out_dir());
-    write_text_file((fs::path(options.out_dir()) / "compare.md").string(), result.table);
-    write_text_file((fs::path(options.out_dir()) / "compare.csv").string(), runs_csv(result.runs));
+    write_text_atomically((fs::path(options.out_dir()) / "compare.md").string(), result.table);
+    write_text_atomically((fs::path(options.out_dir()) / "compare.csv").string(), runs_csv(result.runs));
   }
   return result;
 }

@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <numeric>
 
+#include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
 
 namespace moekit::train {
@@ -86,7 +87,7 @@ bool plot_curves(const fs::path& dir, size_t n_curves) {
       "set grid\n"
       "plot for [i=2:{}] '{}' using 1:i with linespoints\n",
       (dir / "expected_best.svg").string(), n_curves + 1, (dir / "expected_best.csv").string());
-  write_text_file(script.string(), text);
+  write_text_atomically(script.string(), text);
   const std::string cmd = fmt::format("gnuplot '{}' >/dev/null 2>&1", script.string());
   return std::system(cmd.c_str()) == 0 && fs::exists(dir / "expected_best.svg");
 }
@@ -261,9 +262,9 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
   if (!options.out_dir().empty()) {
     const fs::path dir(options.out_dir());
     fs::create_directories(dir);
-    write_text_file((dir / "tune_trials.csv").string(), runs_csv(result.trials));
-    write_text_file((dir / "tune_summary.md").string(), result.summary);
-    write_text_file((dir / "expected_best.csv").string(), curve_csv(result.expected_best));
+    write_text_atomically((dir / "tune_trials.csv").string(), runs_csv(result.trials));
+    write_text_atomically((dir / "tune_summary.md").string(), result.summary);
+    write_text_atomically((dir / "expected_best.csv").string(), curve_csv(result.expected_best));
     result.plot_written = plot_curves(dir, result.expected_best.size());
   }
   return result;

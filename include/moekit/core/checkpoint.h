@@ -12,6 +12,10 @@ namespace moekit {
 /// at `path` is untouched, and moekit::Error names the path and the cause.
 void save_archive_atomically(torch::serialize::OutputArchive& archive, const std::string& path);
 
+/// Writes `text` to `path` the same way: temporary file, flush, rename. For
+/// run outputs (config.yaml, results, tables) that readers may open at any time.
+void write_text_atomically(const std::string& path, const std::string& text);
+
 /// Reads `path` into `archive`; a missing or corrupt file throws moekit::Error naming it.
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
 

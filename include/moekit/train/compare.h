@@ -56,7 +56,4 @@ std::string summary_table(const std::vector<RunRecord>& runs);
 /// CSV, one row per run: gate, local_search, seed, params, valid_loss, test metrics, time.
 std::string runs_csv(const std::vector<RunRecord>& runs);
 
-/// Writes `text` to `path` through a temporary file and a rename.
-void write_text_file(const std::string& path, const std::string& text);
-
 }  // namespace moekit::train
