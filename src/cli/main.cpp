@@ -1,5 +1,7 @@
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
 
 #include <iostream>
 
@@ -8,6 +10,9 @@
 #include "moekit/core/threads.h"
 
 int main(int argc, char** argv) {
+  // Logs and progress go to stderr; stdout carries results only.
+  spdlog::set_default_logger(spdlog::stderr_color_mt("moekit"));
+  spdlog::set_pattern("[%H:%M:%S] %v");
   CLI::App app{"moekit: sparse Mixture-of-Experts training and serving on LibTorch", "moekit"};
   app.require_subcommand(1);
   app.set_version_flag("--version", "moekit 0.1.0");

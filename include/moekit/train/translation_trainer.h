@@ -1,0 +1,116 @@
+#pragma once
+#include <torch/arg.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <utility>
+#include <vector>
+
+#include "moekit/data/token_batches.h"
+#include "moekit/data/tokenizer.h"
+#include "moekit/models/transformer.h"
+
+namespace torch::optim {
+class Adam;
+}
+
+namespace moekit::train {
+
+/// Options of THOR translation training (`moekit train-mt`, YAML section `train`).
+struct TranslationTrainerOptions {
+  /// checkpoint.pt, best.pt and metrics.jsonl go here; "" writes nothing.
+  TORCH_ARG(std::string, run_dir) = "";
+  /// Peak learning rate of the inverse-sqrt schedule: lr·min(s/warmup, sqrt(warmup/s)).
+  TORCH_ARG(double, lr) = 5e-4;
+  TORCH_ARG(int64_t, warmup_steps) = 4000;
+  TORCH_ARG(double, weight_decay) = 1e-4;
+  /// Global gradient norm clip; <= 0 disables it.
+  TORCH_ARG(double, clip_norm) = 0.0;
+  /// Padded tokens per batch (rows · longest sentence).
+  TORCH_ARG(int64_t, max_tokens) = 4096;
+  TORCH_ARG(int64_t, max_steps) = 1000;
+  TORCH_ARG(int64_t, eval_every) = 500;
+  TORCH_ARG(int64_t, log_every) = 50;
+  /// Validation sentences decoded (greedy) for BLEU, evenly spread over the valid set.
+  TORCH_ARG(int64_t, bleu_sentences) = 200;
+  TORCH_ARG(int64_t, max_decode_len) = 128;
+  /// `bleu` (higher is better) or `loss` picks best.pt.
+  TORCH_ARG(std::string, best_metric) = "bleu";
+  /// Two forward passes per batch and THOR's loss (CE of both + α·symmetric KL); works with
+  /// any gate (with a deterministic gate the passes differ by dropout only).
+  TORCH_ARG(bool, consistency) = false;
+  TORCH_ARG(double, consistency_alpha) = 1.0;
+  TORCH_ARG(double, label_smoothing) = 0.1;
+  TORCH_ARG(int64_t, seed) = 1;
+
+ public:
+  void validate() const;  // throws moekit::Error naming the field
+};
+
+/// A tokenised parallel split plus the raw target lines (BLEU references).
+struct ParallelCorpus {
+  std::vector<data::TokenPair> pairs;
+  std::vector<std::string> references;
+};
+
+/// Reads DIR/SPLIT.{src,tgt} for each direction ("es-en" reads .es as source), prepends the
+/// target-language tag id to each source and truncates both sides to max_len tokens.
+/// Throws moekit::Error naming the file when the line counts differ.
+ParallelCorpus load_parallel_corpus(const data::Tokenizer& tokenizer, const std::string& dir,
+                                    const std::string& split,
+                                    const std::vector<std::pair<std::string, std::string>>& directions,
+                                    int64_t max_len);
+
+/// "es-en,en-es" -> {{es,en},{en,es}}; throws naming `where` on a malformed entry.
+std::vector<std::pair<std::string, std::string>> parse_directions(const std::string& text,
+                                                                  const std::string& where);
+
+/// Greedy (beam 1) or beam search translation of raw lines into `target_language`,
+/// batched; returns detokenised lines. Runs the model in eval mode.
+std::vector<std::string> translate_lines(models::Transformer& model,
+                                         const data::Tokenizer& tokenizer,
+                                         const std::vector<std::string>& lines,
+                                         const std::string& target_language, int64_t beam,
+                                         int64_t max_len);
+
+struct TranslationFitResult {
+  int64_t steps = 0;
+  double best_bleu = 0, best_loss = 0;
+  int64_t best_step = 0;
+  double last_train_loss = 0;
+};
+
+/// Token-budget batching, Adam(0.9, 0.98) with inverse-sqrt warm-up, weight decay, clipping,
+/// optional THOR consistency, periodic validation (loss + greedy BLEU), best.pt,
+/// atomic checkpoint.pt (model, optimizer, step, epoch position, RNG) and metrics.jsonl.
+class TranslationTrainer {
+ public:
+  TranslationTrainer(models::Transformer model, data::Tokenizer tokenizer,
+                     TranslationTrainerOptions options);
+  ~TranslationTrainer();
+
+  /// Trains to max_steps; with `resume` continues from run_dir/checkpoint.pt exactly.
+  /// A NaN/Inf loss throws moekit::Error naming the step.
+  TranslationFitResult fit(const ParallelCorpus& train, const ParallelCorpus& valid,
+                           bool resume = false);
+
+  /// Mean per-token cross-entropy (no smoothing) over the whole split, eval mode.
+  double validation_loss(const ParallelCorpus& valid);
+  /// Greedy corpus BLEU over up to bleu_sentences pairs of `valid`.
+  double validation_bleu(const ParallelCorpus& valid);
+
+  int64_t step() const { return step_; }
+
+ private:
+  void save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best, int64_t best_step);
+  void set_learning_rate();
+
+  models::Transformer model_;
+  data::Tokenizer tokenizer_;
+  TranslationTrainerOptions options_;
+  std::unique_ptr<torch::optim::Adam> optimizer_;
+  int64_t step_ = 0;
+};
+
+}  // namespace moekit::train

@@ -1,0 +1,62 @@
+// `moekit compare CONFIG.yaml --gates a,b --seeds N [--local-search|--both]
+// [--set key=value ...] [--out DIR]`: gates x seeds, mean ± std of test metrics.
+#include <fmt/format.h>
+
+#include <filesystem>
+#include <iostream>
+
+#include "cli/commands.h"
+#include "moekit/core/config.h"
+#include "moekit/core/error.h"
+#include "moekit/train/compare.h"
+
+namespace moekit::cli {
+namespace fs = std::filesystem;
+namespace {
+
+struct CompareArgs {
+  std::string config;
+  std::vector<std::string> gates{"softmax", "topk", "hash", "dselectk", "comet"};
+  int64_t seeds = 5;
+  bool local_search = false;
+  bool both = false;
+  std::vector<std::string> sets;
+  std::string out;
+};
+
+void run_compare_command(const CompareArgs& args) {
+  MOEKIT_CHECK(!(args.local_search && args.both), "--local-search/--both", "give at most one");
+  Config config = Config::load(args.config);
+  for (const auto& s : args.sets) config.set(s);
+  const std::string out =
+      args.out.empty() ? (fs::path("runs") / ("compare-" + fs::path(args.config).stem().string())).string()
+                       : args.out;
+  const auto options = train::CompareOptions()
+                           .gates(args.gates)
+                           .seeds(args.seeds)
+                           .local_search(args.both ? std::vector<bool>{false, true}
+                                                   : std::vector<bool>{args.local_search})
+                           .out_dir(out);
+  const auto result = train::run_compare(config, options, [](const std::string& line) {
+    std::cerr << line << std::endl;
+  });
+  std::cout << result.table;
+  std::cerr << fmt::format("wrote {}/compare.md and {}/compare.csv", out, out) << std::endl;
+}
+
+}  // namespace
+
+void add_compare_command(CLI::App& app) {
+  auto args = std::make_shared<CompareArgs>();
+  auto* cmd = app.add_subcommand("compare", "Train and test gates x seeds; mean ± std table");
+  cmd->add_option("config", args->config, "experiment config (YAML)")->required()->check(CLI::ExistingFile);
+  cmd->add_option("--gates", args->gates, "comma-separated gate names")->delimiter(',')->capture_default_str();
+  cmd->add_option("--seeds", args->seeds, "seeds per gate (0..N-1)")->capture_default_str()->check(CLI::PositiveNumber);
+  cmd->add_flag("--local-search", args->local_search, "run every gate with the local-search wrapper");
+  cmd->add_flag("--both", args->both, "run every gate without and with local search");
+  cmd->add_option("--set", args->sets, "override a config key: section.key=value (repeatable)");
+  cmd->add_option("--out", args->out, "output directory (default runs/compare-<config name>)");
+  cmd->callback([args] { run_compare_command(*args); });
+}
+
+}  // namespace moekit::cli

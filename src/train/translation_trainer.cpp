@@ -1,0 +1,382 @@
+#include "moekit/train/translation_trainer.h"
+
+#include <ATen/CPUGeneratorImpl.h>
+#include <fmt/format.h>
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <sstream>
+#include <nlohmann/json.hpp>
+
+#include "moekit/core/checkpoint.h"
+#include "moekit/core/error.h"
+#include "moekit/models/beam_search.h"
+#include "moekit/train/bleu.h"
+#include "moekit/train/thor_loss.h"
+
+namespace moekit::train {
+namespace fs = std::filesystem;
+
+void TranslationTrainerOptions::validate() const {
+  MOEKIT_CHECK(lr_ > 0, "train.lr", "must be > 0, got {}", lr_);
+  MOEKIT_CHECK(warmup_steps_ >= 1, "train.warmup_steps", "must be >= 1, got {}", warmup_steps_);
+  MOEKIT_CHECK(weight_decay_ >= 0, "train.weight_decay", "must be >= 0, got {}", weight_decay_);
+  MOEKIT_CHECK(max_tokens_ >= 1, "train.max_tokens", "must be >= 1, got {}", max_tokens_);
+  MOEKIT_CHECK(max_steps_ >= 1, "train.max_steps", "must be >= 1, got {}", max_steps_);
+  MOEKIT_CHECK(eval_every_ >= 1, "train.eval_every", "must be >= 1, got {}", eval_every_);
+  MOEKIT_CHECK(log_every_ >= 1, "train.log_every", "must be >= 1, got {}", log_every_);
+  MOEKIT_CHECK(bleu_sentences_ >= 0, "train.bleu_sentences", "must be >= 0, got {}",
+               bleu_sentences_);
+  MOEKIT_CHECK(max_decode_len_ >= 1, "train.max_decode_len", "must be >= 1, got {}",
+               max_decode_len_);
+  MOEKIT_CHECK(best_metric_ == "bleu" || best_metric_ == "loss", "train.best_metric",
+               "must be bleu or loss, got '{}'", best_metric_);
+  MOEKIT_CHECK(consistency_alpha_ >= 0, "train.consistency_alpha", "must be >= 0, got {}",
+               consistency_alpha_);
+  MOEKIT_CHECK(label_smoothing_ >= 0 && label_smoothing_ < 1, "train.label_smoothing",
+               "must be in [0, 1), got {}", label_smoothing_);
+}
+
+std::vector<std::pair<std::string, std::string>> parse_directions(const std::string& text,
+                                                                  const std::string& where) {
+  std::vector<std::pair<std::string, std::string>> out;
+  std::stringstream stream(text);
+  std::string item;
+  while (std::getline(stream, item, ',')) {
+    item.erase(0, item.find_first_not_of(' '));
+    item.erase(item.find_last_not_of(' ') + 1);
+    const auto dash = item.find('-');
+    MOEKIT_CHECK(dash != std::string::npos && dash > 0 && dash + 1 < item.size(), where,
+                 "expected SRC-TGT (e.g. es-en), got '{}'", item);
+    out.emplace_back(item.substr(0, dash), item.substr(dash + 1));
+  }
+  MOEKIT_CHECK(!out.empty(), where, "no direction given");
+  return out;
+}
+
+ParallelCorpus load_parallel_corpus(const data::Tokenizer& tokenizer, const std::string& dir,
+                                    const std::string& split,
+                                    const std::vector<std::pair<std::string, std::string>>& directions,
+                                    int64_t max_len) {
+  ParallelCorpus corpus;
+  for (const auto& [src_lang, tgt_lang] : directions) {
+    const std::string src_path = (fs::path(dir) / (split + "." + src_lang)).string();
+    const std::string tgt_path = (fs::path(dir) / (split + "." + tgt_lang)).string();
+    const auto src = read_lines(src_path);
+    const auto tgt = read_lines(tgt_path);
+    MOEKIT_CHECK(src.size() == tgt.size(), tgt_path, "has {} lines but {} has {}", tgt.size(),
+                 src_path, src.size());
+    const int64_t tag = tokenizer.language_tag_id(tgt_lang);
+    for (size_t i = 0; i < src.size(); ++i) {
+      data::TokenPair pair;
+      pair.src.push_back(tag);
+      for (int64_t id : tokenizer.encode(src[i])) pair.src.push_back(id);
+      pair.tgt = tokenizer.encode(tgt[i]);
+      if (static_cast<int64_t>(pair.src.size()) > max_len) pair.src.resize(max_len);
+      if (static_cast<int64_t>(pair.tgt.size()) > max_len) pair.tgt.resize(max_len);
+      corpus.pairs.push_back(std::move(pair));
+      corpus.references.push_back(tgt[i]);
+    }
+  }
+  return corpus;
+}
+
+namespace {
+
+// Sources of at most this many sentences go through the decoder together.
+constexpr size_t kDecodeBatch = 32;
+
+std::vector<std::string> decode_sources(models::Transformer& model,
+                                        const data::Tokenizer& tokenizer,
+                                        const std::vector<std::vector<int64_t>>& sources,
+                                        int64_t beam, int64_t max_len) {
+  const bool was_training = model->is_training();
+  model->eval();
+  std::vector<std::string> out;
+  for (size_t begin = 0; begin < sources.size(); begin += kDecodeBatch) {
+    const size_t end = std::min(sources.size(), begin + kDecodeBatch);
+    std::vector<std::vector<int64_t>> chunk(sources.begin() + begin, sources.begin() + end);
+    const at::Tensor src =
+        data::pad_sources(chunk, model->options.pad_id(), model->options.eos_id());
+    const auto hyps =
+        beam <= 1 ? models::greedy_search(model, src, max_len)
+                  : models::beam_search(model, src,
+                                        models::BeamSearchOptions().beam(beam).max_len(max_len));
+    for (const auto& h : hyps) out.push_back(tokenizer.decode(h.tokens));
+  }
+  model->train(was_training);
+  return out;
+}
+
+at::Generator& global_generator() {
+  static at::Generator g = at::detail::getDefaultCPUGenerator();
+  return g;
+}
+
+std::string path_in(const std::string& dir, const char* name) {
+  return (fs::path(dir) / name).string();
+}
+
+// Keeps the lines of metrics.jsonl up to `step`, so a resumed run never duplicates them.
+void truncate_metrics(const std::string& path, int64_t step) {
+  std::ifstream in(path);
+  std::vector<std::string> kept;
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.empty()) continue;
+    if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept.push_back(line);
+  }
+  in.close();
+  std::ofstream out(path, std::ios::trunc);
+  for (const auto& l : kept) out << l << "\n";
+}
+
+}  // namespace
+
+std::vector<std::string> translate_lines(models::Transformer& model,
+                                         const data::Tokenizer& tokenizer,
+                                         const std::vector<std::string>& lines,
+                                         const std::string& target_language, int64_t beam,
+                                         int64_t max_len) {
+  const int64_t tag = tokenizer.language_tag_id(target_language);
+  std::vector<std::vector<int64_t>> sources;
+  for (const auto& line : lines) {
+    std::vector<int64_t> ids{tag};
+    for (int64_t id : tokenizer.encode(line)) ids.push_back(id);
+    sources.push_back(std::move(ids));
+  }
+  return decode_sources(model, tokenizer, sources, beam, max_len);
+}
+
+TranslationTrainer::TranslationTrainer(models::Transformer model, data::Tokenizer tokenizer,
+                                       TranslationTrainerOptions options)
+    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {
+  options_.validate();
+  optimizer_ = std::make_unique<torch::optim::Adam>(
+      model_->parameters(), torch::optim::AdamOptions(options_.lr())
+                                .betas(std::make_tuple(0.9, 0.98))
+                                .eps(1e-8)
+                                .weight_decay(options_.weight_decay()));
+}
+
+TranslationTrainer::~TranslationTrainer() = default;
+
+void TranslationTrainer::set_learning_rate() {
+  const double s = static_cast<double>(step_ + 1);
+  const double w = static_cast<double>(options_.warmup_steps());
+  const double lr = options_.lr() * std::min(s / w, std::sqrt(w / s));
+  for (auto& group : optimizer_->param_groups()) {
+    static_cast<torch::optim::AdamOptions&>(group.options()).lr(lr);
+  }
+}
+
+double TranslationTrainer::validation_loss(const ParallelCorpus& valid) {
+  if (valid.pairs.empty()) return 0.0;
+  torch::NoGradGuard no_grad;
+  const bool was_training = model_->is_training();
+  model_->eval();
+  const auto& o = model_->options;
+  double sum = 0;
+  int64_t tokens = 0;
+  for (const auto& indices : data::make_token_batches(valid.pairs, options_.max_tokens(), 0)) {
+    const auto batch = data::collate(valid.pairs, indices, o.pad_id(), o.bos_id(), o.eos_id());
+    const auto out = model_->forward(batch.src, batch.tgt_in);
+    const at::Tensor ce = label_smoothed_cross_entropy(out.logits, batch.tgt_out, o.pad_id(), 0.0);
+    sum += ce.item<double>() * static_cast<double>(batch.tgt_tokens);
+    tokens += batch.tgt_tokens;
+  }
+  model_->train(was_training);
+  return sum / static_cast<double>(tokens);
+}
+
+double TranslationTrainer::validation_bleu(const ParallelCorpus& valid) {
+  const int64_t n = std::min<int64_t>(options_.bleu_sentences(), valid.pairs.size());
+  if (n == 0) return 0.0;
+  std::vector<std::vector<int64_t>> sources;
+  std::vector<std::string> refs;
+  // Evenly spread, so every direction (stored one after the other) is represented.
+  for (int64_t k = 0; k < n; ++k) {
+    const size_t i = static_cast<size_t>(k * static_cast<int64_t>(valid.pairs.size()) / n);
+    sources.push_back(valid.pairs[i].src);
+    refs.push_back(valid.references[i]);
+  }
+  const auto hyps =
+      decode_sources(model_, tokenizer_, sources, 1, options_.max_decode_len());
+  return corpus_bleu(hyps, refs).score;
+}
+
+void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best,
+                                         int64_t best_step) {
+  torch::serialize::OutputArchive archive, model_archive, optim_archive;
+  model_->save(model_archive);
+  optimizer_->save(optim_archive);
+  archive.write("model", model_archive);
+  archive.write("optimizer", optim_archive);
+  archive.write("step", torch::tensor(step_));
+  archive.write("epoch", torch::tensor(epoch));
+  archive.write("batch_in_epoch", torch::tensor(batch_in_epoch));
+  archive.write("best", torch::tensor(best, torch::kDouble));
+  archive.write("best_step", torch::tensor(best_step));
+  archive.write("rng", global_generator().get_state());
+  save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+}
+
+TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
+                                             const ParallelCorpus& valid, bool resume) {
+  MOEKIT_CHECK(!train.pairs.empty(), "train", "the training split is empty");
+  const bool write = !options_.run_dir().empty();
+  const bool higher_better = options_.best_metric() == "bleu";
+  int64_t epoch = 0, batch_in_epoch = 0, best_step = 0;
+  double best = higher_better ? -1.0 : std::numeric_limits<double>::infinity();
+  if (write) fs::create_directories(options_.run_dir());
+  const std::string metrics_path = write ? path_in(options_.run_dir(), "metrics.jsonl") : "";
+  if (resume) {
+    MOEKIT_CHECK(write, "train.run_dir", "--resume needs a run directory");
+    const std::string path = path_in(options_.run_dir(), "checkpoint.pt");
+    torch::serialize::InputArchive archive, model_archive, optim_archive;
+    load_archive(archive, path);
+    auto read = [&](const char* key) {
+      at::Tensor t;
+      archive.read(key, t);
+      return t;
+    };
+    try {
+      archive.read("model", model_archive);
+      model_->load(model_archive);
+      archive.read("optimizer", optim_archive);
+      optimizer_->load(optim_archive);
+      step_ = read("step").item<int64_t>();
+      epoch = read("epoch").item<int64_t>();
+      batch_in_epoch = read("batch_in_epoch").item<int64_t>();
+      best = read("best").item<double>();
+      best_step = read("best_step").item<int64_t>();
+      global_generator().set_state(read("rng"));
+    } catch (const c10::Error& e) {
+      throw Error(path, "not a translation checkpoint matching this config: " +
+                            std::string(e.what_without_backtrace()));
+    }
+    truncate_metrics(metrics_path, step_);
+    spdlog::info("resumed from {} at step {}", path, step_);
+  } else if (write) {
+    std::ofstream(metrics_path, std::ios::trunc);
+  }
+
+  const auto& o = model_->options;
+  model_->train();
+  TranslationFitResult result;
+  double window_loss = 0;
+  int64_t window_steps = 0, window_tokens = 0;
+  auto window_start = std::chrono::steady_clock::now();
+  auto log_metrics = [&](const nlohmann::ordered_json& j) {
+    if (!write) return;
+    std::ofstream out(metrics_path, std::ios::app);
+    out << j.dump() << "\n";
+  };
+
+  while (step_ < options_.max_steps()) {
+    // The batch order of an epoch depends only on (seed, epoch), so resuming mid-epoch
+    // replays the same order.
+    const auto batches = data::make_token_batches(
+        train.pairs, options_.max_tokens(),
+        static_cast<uint64_t>(options_.seed()) * 1000003ULL + static_cast<uint64_t>(epoch));
+    for (; batch_in_epoch < static_cast<int64_t>(batches.size()) && step_ < options_.max_steps();
+         ++batch_in_epoch) {
+      const auto batch =
+          data::collate(train.pairs, batches[batch_in_epoch], o.pad_id(), o.bos_id(), o.eos_id());
+      set_learning_rate();
+      optimizer_->zero_grad();
+      at::Tensor loss;
+      const auto out1 = model_->forward(batch.src, batch.tgt_in);
+      if (options_.consistency()) {
+        const auto out2 = model_->forward(batch.src, batch.tgt_in);
+        loss = thor_loss(out1.logits, out2.logits, batch.tgt_out, o.pad_id(),
+                         options_.consistency_alpha(), options_.label_smoothing())
+                   .total +
+               0.5 * (out1.aux_loss + out2.aux_loss);
+      } else {
+        loss = label_smoothed_cross_entropy(out1.logits, batch.tgt_out, o.pad_id(),
+                                            options_.label_smoothing()) +
+               out1.aux_loss;
+      }
+      const double value = loss.item<double>();
+      MOEKIT_CHECK(std::isfinite(value), "train",
+                   "loss is {} at step {}; lower train.lr or raise train.warmup_steps", value,
+                   step_ + 1);
+      loss.backward();
+      if (options_.clip_norm() > 0) {
+        torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.clip_norm());
+      }
+      optimizer_->step();
+      ++step_;
+      result.last_train_loss = value;
+      window_loss += value;
+      ++window_steps;
+      window_tokens += batch.src_tokens + batch.tgt_tokens;
+
+      if (step_ % options_.log_every() == 0 || step_ == options_.max_steps()) {
+        const double seconds =
+            std::chrono::duration<double>(std::chrono::steady_clock::now() - window_start).count();
+        const double lr =
+            static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[0].options()).lr();
+        const double eta = seconds / window_steps * (options_.max_steps() - step_);
+        spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f}s",
+                     step_, options_.max_steps(), epoch, window_loss / window_steps, lr,
+                     window_tokens / std::max(seconds, 1e-9), eta);
+        nlohmann::ordered_json j;
+        j["step"] = step_;
+        j["epoch"] = epoch;
+        j["train_loss"] = window_loss / window_steps;
+        j["last_loss"] = value;
+        j["lr"] = lr;
+        j["tokens_per_s"] = window_tokens / std::max(seconds, 1e-9);
+        log_metrics(j);
+        window_loss = 0;
+        window_steps = window_tokens = 0;
+        window_start = std::chrono::steady_clock::now();
+      }
+      if (step_ % options_.eval_every() == 0 || step_ == options_.max_steps()) {
+        const double vloss = validation_loss(valid);
+        const double bleu = validation_bleu(valid);
+        const double metric = higher_better ? bleu : vloss;
+        const bool improved = higher_better ? metric > best : metric < best;
+        spdlog::info("step {} valid loss {:.4f} BLEU {:.2f}{}", step_, vloss, bleu,
+                     improved ? " (best)" : "");
+        nlohmann::ordered_json j;
+        j["step"] = step_;
+        j["valid_loss"] = vloss;
+        j["valid_bleu"] = bleu;
+        log_metrics(j);
+        if (improved) {
+          best = metric;
+          best_step = step_;
+          if (write) {
+            torch::serialize::OutputArchive archive;
+            model_->save(archive);
+            save_archive_atomically(archive, path_in(options_.run_dir(), "best.pt"));
+          }
+        }
+        result.best_loss = higher_better ? result.best_loss : best;
+        if (write) save_checkpoint(epoch, batch_in_epoch + 1, best, best_step);
+      }
+    }
+    if (batch_in_epoch >= static_cast<int64_t>(batches.size())) {
+      ++epoch;
+      batch_in_epoch = 0;
+    }
+  }
+  result.steps = step_;
+  result.best_step = best_step;
+  if (higher_better) {
+    result.best_bleu = best;
+  } else {
+    result.best_loss = best;
+  }
+  return result;
+}
+
+}  // namespace moekit::train

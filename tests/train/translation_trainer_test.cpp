@@ -1,0 +1,209 @@
+#include "moekit/train/translation_trainer.h"
+
+#include <fmt/format.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
+#include <map>
+#include <nlohmann/json.hpp>
+
+#include "moekit/core/error.h"
+#include "moekit/train/bleu.h"
+
+namespace moekit::train {
+namespace {
+namespace fs = std::filesystem;
+
+// A small synthetic es/en corpus (compositional, so a tiny model can learn something)
+// and a BPE model trained on it; "" when the SentencePiece shim is unavailable.
+const fs::path& corpus_dir() {
+  static const fs::path dir = []() -> fs::path {
+    if (data::Tokenizer::library_path().empty()) return {};
+    const fs::path d = fs::path(::testing::TempDir()) / "moekit_mt_corpus";
+    fs::create_directories(d);
+    const char* const es_subj[] = {"el perro", "la casa", "el hombre", "la mujer", "el gato"};
+    const char* const en_subj[] = {"the dog", "the house", "the man", "the woman", "the cat"};
+    const char* const es_adj[] = {"grande", "roja", "vieja", "buena"};
+    const char* const en_adj[] = {"big", "red", "old", "good"};
+    const char* const es_verb[] = {"es", "era", "será", "parece", "fue", "queda", "está",
+                                   "sigue", "resulta", "vive"};
+    const char* const en_verb[] = {"is", "was", "will be", "seems", "went", "stays", "sits",
+                                   "remains", "turns out", "lives"};
+    std::ofstream tes(d / "train.es"), ten(d / "train.en"), ves(d / "valid.es"),
+        ven(d / "valid.en");
+    int n = 0;
+    for (int s = 0; s < 5; ++s) {
+      for (int v = 0; v < 10; ++v) {
+        for (int a = 0; a < 4; ++a, ++n) {
+          const std::string es = fmt::format("{} {} {}.", es_subj[s], es_verb[v], es_adj[a]);
+          const std::string en = fmt::format("{} {} {}.", en_subj[s], en_verb[v], en_adj[a]);
+          tes << es << "\n";
+          ten << en << "\n";
+          if (n % 10 == 0) {
+            ves << es << "\n";
+            ven << en << "\n";
+          }
+        }
+      }
+    }
+    tes.close();
+    ten.close();
+    data::Tokenizer::train(data::TokenizerTrainOptions(
+                               {(d / "train.es").string(), (d / "train.en").string()},
+                               (d / "spm").string())
+                               .vocab_size(100));
+    return d;
+  }();
+  return dir;
+}
+
+#define MOEKIT_REQUIRE_TOKENIZER() \
+  if (corpus_dir().empty()) GTEST_SKIP() << "SentencePiece shim libmoekit_spm.so not found"
+
+models::Transformer tiny_model(const data::Tokenizer& tok) {
+  models::TransformerOptions o(tok.vocab_size());
+  o.d_model(32).ffn_hidden(64).heads(2).encoder_layers(2).decoder_layers(2).dropout(0.1)
+      .pre_norm(true).moe_every(2).n_experts(2).gate("random")
+      .pad_id(tok.pad_id()).bos_id(tok.bos_id()).eos_id(tok.eos_id());
+  return models::Transformer(o);
+}
+
+TranslationTrainerOptions tiny_options(const std::string& run, int64_t max_steps) {
+  return TranslationTrainerOptions()
+      .run_dir(run)
+      .lr(3e-3)
+      .warmup_steps(5)
+      .clip_norm(1.0)
+      .max_tokens(256)
+      .max_steps(max_steps)
+      .eval_every(8)
+      .log_every(1)
+      .bleu_sentences(8)
+      .max_decode_len(16)
+      .consistency(true)
+      .consistency_alpha(1.0);
+}
+
+std::map<int64_t, double> step_losses(const fs::path& metrics) {
+  std::map<int64_t, double> out;
+  std::ifstream in(metrics);
+  std::string line;
+  while (std::getline(in, line)) {
+    const auto j = nlohmann::json::parse(line);
+    if (j.contains("last_loss")) out[j["step"].get<int64_t>()] = j["last_loss"].get<double>();
+  }
+  return out;
+}
+
+TEST(TrainTranslationTrainer, LoadsBothDirectionsWithTargetTags) {
+  MOEKIT_REQUIRE_TOKENIZER();
+  data::Tokenizer tok((corpus_dir() / "spm.model").string());
+  const auto corpus = load_parallel_corpus(tok, corpus_dir().string(), "valid",
+                                           parse_directions("es-en,en-es", "test"), 64);
+  ASSERT_EQ(corpus.pairs.size(), 40u);
+  EXPECT_EQ(corpus.pairs[0].src[0], tok.language_tag_id("en"));
+  EXPECT_EQ(corpus.pairs[20].src[0], tok.language_tag_id("es"));
+  EXPECT_EQ(tok.decode(corpus.pairs[0].tgt), corpus.references[0]);
+  EXPECT_THROW(parse_directions("es-en,xx", "test"), Error);
+  EXPECT_THROW(load_parallel_corpus(tok, corpus_dir().string(), "nosuch",
+                                    parse_directions("es-en", "t"), 64),
+               Error);
+}
+
+TEST(TrainTranslationTrainer, ResumeContinuesLikeAnUninterruptedRun) {
+  MOEKIT_REQUIRE_TOKENIZER();
+  data::Tokenizer tok((corpus_dir() / "spm.model").string());
+  const auto dirs = parse_directions("es-en,en-es", "test");
+  const auto train = load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
+  const auto valid = load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
+  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_resume";
+  fs::remove_all(root);
+  const std::string full = (root / "full").string(), split = (root / "split").string();
+
+  torch::manual_seed(1);
+  TranslationTrainer a(tiny_model(tok), tok, tiny_options(full, 16));
+  const auto fit = a.fit(train, valid);
+  EXPECT_EQ(fit.steps, 16);
+  EXPECT_TRUE(fs::exists(fs::path(full) / "checkpoint.pt"));
+  EXPECT_TRUE(fs::exists(fs::path(full) / "best.pt"));
+
+  torch::manual_seed(1);
+  TranslationTrainer b1(tiny_model(tok), tok, tiny_options(split, 8));
+  b1.fit(train, valid);
+  torch::manual_seed(99);  // the checkpoint's RNG state must win over this
+  TranslationTrainer b2(tiny_model(tok), tok, tiny_options(split, 16));
+  b2.fit(train, valid, /*resume=*/true);
+  EXPECT_EQ(b2.step(), 16);
+
+  const auto la = step_losses(fs::path(full) / "metrics.jsonl");
+  const auto lb = step_losses(fs::path(split) / "metrics.jsonl");
+  ASSERT_EQ(la.size(), 16u);
+  ASSERT_EQ(lb.size(), 16u);  // no duplicated or missing step after the resume
+  for (int64_t s = 1; s <= 16; ++s) EXPECT_NEAR(la.at(s), lb.at(s), 1e-4) << "step " << s;
+  // The model learns: the mean of the last 4 losses is below the first 4.
+  double first = 0, last = 0;
+  for (int64_t s = 1; s <= 4; ++s) first += la.at(s);
+  for (int64_t s = 13; s <= 16; ++s) last += la.at(s);
+  EXPECT_LT(last, first);
+}
+
+TEST(TrainTranslationTrainer, RejectsBadOptions) {
+  EXPECT_THROW(TranslationTrainerOptions().best_metric("accuracy").validate(), Error);
+  EXPECT_THROW(TranslationTrainerOptions().max_tokens(0).validate(), Error);
+  EXPECT_THROW(TranslationTrainerOptions().label_smoothing(1.0).validate(), Error);
+}
+
+int run_cli(const std::string& args) {
+  const std::string cmd = std::string(MOEKIT_BINARY_DIR) + "/moekit " + args;
+  return std::system(cmd.c_str());
+}
+
+TEST(TrainTranslationTrainer, TrainMtAndTranslateCliEndToEnd) {
+  MOEKIT_REQUIRE_TOKENIZER();
+  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_cli";
+  fs::remove_all(root);
+  fs::create_directories(root);
+  const fs::path config = root / "mt.yaml";
+  std::ofstream(config) << "data:\n  dir: " << corpus_dir().string()
+                        << "\n  max_len: 32\nmodel:\n  d_model: 32\n  ffn_hidden: 64\n"
+                           "  heads: 2\n  encoder_layers: 2\n  decoder_layers: 2\n"
+                           "gate:\n  name: random\ntrain:\n  lr: 0.003\n  warmup_steps: 5\n"
+                           "  max_tokens: 256\n  max_steps: 12\n  eval_every: 6\n"
+                           "  log_every: 6\n  bleu_sentences: 8\n  max_decode_len: 16\n";
+  const fs::path run = root / "run";
+  const std::string log = " 2>>" + (root / "log.txt").string();
+  ASSERT_EQ(run_cli("train-mt " + config.string() + " --out " + run.string() + " >/dev/null" + log), 0);
+  for (const char* f : {"config.yaml", "checkpoint.pt", "best.pt", "metrics.jsonl",
+                        "results.json"}) {
+    EXPECT_TRUE(fs::exists(run / f)) << f;
+  }
+  ASSERT_EQ(run_cli("train-mt " + config.string() + " --out " + run.string() +
+                    " --resume --set train.max_steps=18 >" + (root / "r.json").string() + log),
+            0);
+  std::ifstream results(root / "r.json");
+  EXPECT_EQ(nlohmann::json::parse(results)["steps"].get<int64_t>(), 18);
+
+  const fs::path src = root / "src.es";
+  std::ofstream(src) << "el perro es grande.\nla casa era roja.\nel gato vive.\n";
+  for (const char* mode : {"sample", "mean", "fixed:1"}) {
+    const fs::path hyp = root / (std::string("hyp.") + mode);
+    ASSERT_EQ(run_cli("translate " + run.string() + " --beam 2 --to en --expert-mode " + mode +
+                      " < " + src.string() + " > " + hyp.string() + log),
+              0)
+        << mode;
+    EXPECT_EQ(read_lines(hyp.string()).size(), 3u) << mode;
+  }
+  // Bad input is an error exit, not a crash or silence.
+  EXPECT_NE(run_cli("translate " + run.string() + " --expert-mode fixed:7 < " + src.string() +
+                    " >/dev/null" + log),
+            0);
+  EXPECT_NE(run_cli("train-mt " + config.string() + " --out " + (root / "bad").string() +
+                    " --set train.nosuch=1" + log),
+            0);
+}
+
+}  // namespace
+}  // namespace moekit::train
