@@ -7,6 +7,7 @@
 
 #include "data/idx_test_files.h"
 #include "moekit/core/error.h"
+#include "testing/errors.h"
 
 namespace moekit::data {
 namespace {
@@ -22,18 +23,6 @@ std::vector<uint8_t> counting_bytes(size_t n) {
   std::vector<uint8_t> v(n);
   for (size_t i = 0; i < n; ++i) v[i] = uint8_t((i * 37 + 11) % 251);
   return v;
-}
-
-// Runs `f`, expecting moekit::Error whose text holds every piece of `parts`.
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected moekit::Error";
-  } catch (const Error& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-        << "'" << part << "' missing from: " << e.what();
-  }
 }
 
 TEST(DataIdxReader, ReadsGzipImagesExactly) {
@@ -65,15 +54,15 @@ TEST(DataIdxReader, MaxItemsReadsOnlyTheFirstItems) {
 TEST(DataIdxReader, RejectsTruncatedFile) {
   const std::string path = temp_path("truncated.gz");
   write_gz(path, idx_bytes({3, 2, 4}, counting_bytes(2 * 2 * 4 + 5)));
-  expect_error([&] { read_idx_images(path); }, {path, "byte 37", "truncated data", "24 bytes"});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path, "byte 37", "truncated data", "24 bytes"});
 }
 
 TEST(DataIdxReader, RejectsTruncatedHeader) {
   const std::string path = temp_path("short_header.gz");
   write_gz(path, {0, 0, 8, 3, 0, 0, 0, 2, 0});
-  expect_error([&] { read_idx_images(path); }, {path, "truncated header"});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path, "truncated header"});
   write_gz(path, {0, 0});
-  expect_error([&] { read_idx_images(path); }, {path, "byte 0", "truncated header"});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path, "byte 0", "truncated header"});
 }
 
 TEST(DataIdxReader, RejectsCutGzipStream) {
@@ -82,7 +71,7 @@ TEST(DataIdxReader, RejectsCutGzipStream) {
   auto bytes = testing::read_file(path);
   bytes.resize(bytes.size() / 2);
   testing::write_file(path, bytes);
-  expect_error([&] { read_idx_images(path); }, {path});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path});
 }
 
 TEST(DataIdxReader, RejectsCorruptedGzipStream) {
@@ -91,7 +80,7 @@ TEST(DataIdxReader, RejectsCorruptedGzipStream) {
   auto bytes = testing::read_file(path);
   for (size_t i = bytes.size() / 3; i < bytes.size() / 3 + 8; ++i) bytes[i] ^= 0x5a;
   testing::write_file(path, bytes);
-  expect_error([&] { read_idx_images(path); }, {path});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path});
 }
 
 TEST(DataIdxReader, RejectsBadMagicNumber) {
@@ -99,42 +88,42 @@ TEST(DataIdxReader, RejectsBadMagicNumber) {
   auto bytes = idx_bytes({2}, {1, 2});
   bytes[1] = 0x07;
   write_gz(path, bytes);
-  expect_error([&] { read_idx_labels(path); }, {path, "byte 0", "bad magic number"});
+  moekit::testing::expect_error([&] { read_idx_labels(path); }, {path, "byte 0", "bad magic number"});
 }
 
 TEST(DataIdxReader, RejectsNonByteTypeCode) {
   const std::string path = temp_path("float.gz");
   write_gz(path, idx_bytes({1}, {0, 0, 0, 0}, 0x0D));
-  expect_error([&] { read_idx_labels(path); }, {path, "byte 2", "type code 0x0d"});
+  moekit::testing::expect_error([&] { read_idx_labels(path); }, {path, "byte 2", "type code 0x0d"});
 }
 
 TEST(DataIdxReader, RejectsWrongDimensionCount) {
   const std::string path = temp_path("labels_as_images.gz");
   write_gz(path, idx_bytes({4}, {1, 2, 3, 4}));
-  expect_error([&] { read_idx_images(path); }, {path, "byte 3", "expected 3 dimensions"});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path, "byte 3", "expected 3 dimensions"});
 }
 
 TEST(DataIdxReader, RejectsZeroDimension) {
   const std::string path = temp_path("zero_dim.gz");
   write_gz(path, idx_bytes({2, 0, 3}, {}));
-  expect_error([&] { read_idx_images(path); }, {path, "dimension 1", "must be > 0"});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path, "dimension 1", "must be > 0"});
 }
 
 TEST(DataIdxReader, RejectsTrailingData) {
   const std::string path = temp_path("trailing.gz");
   write_gz(path, idx_bytes({2}, {1, 2, 3}));
-  expect_error([&] { read_idx_labels(path); }, {path, "byte 10", "trailing data"});
+  moekit::testing::expect_error([&] { read_idx_labels(path); }, {path, "byte 10", "trailing data"});
 }
 
 TEST(DataIdxReader, RejectsLabelOutOfRange) {
   const std::string path = temp_path("label_range.gz");
   write_gz(path, idx_bytes({3}, {1, 12, 2}));
-  expect_error([&] { read_idx_labels(path, 10); }, {path, "item 1", "label 12"});
+  moekit::testing::expect_error([&] { read_idx_labels(path, 10); }, {path, "item 1", "label 12"});
 }
 
 TEST(DataIdxReader, RejectsMissingFile) {
   const std::string path = temp_path("does_not_exist.gz");
-  expect_error([&] { read_idx_images(path); }, {path, "cannot open"});
+  moekit::testing::expect_error([&] { read_idx_images(path); }, {path, "cannot open"});
 }
 
 TEST(DataIdxReader, ReadsFirstItemsOfInstalledFashionMnist) {

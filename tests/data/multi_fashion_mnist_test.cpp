@@ -8,6 +8,7 @@
 
 #include "data/idx_test_files.h"
 #include "moekit/core/error.h"
+#include "testing/errors.h"
 
 namespace moekit::data {
 namespace {
@@ -38,17 +39,6 @@ std::string write_fashion_dir(const std::string& name, int64_t n_train, int64_t 
   write_split("train", n_train);
   write_split("t10k", n_test);
   return dir;
-}
-
-template <typename F>
-void expect_error(F&& f, const std::vector<std::string>& parts) {
-  try {
-    f();
-    ADD_FAILURE() << "expected moekit::Error";
-  } catch (const Error& e) {
-    for (const auto& part : parts) EXPECT_NE(std::string(e.what()).find(part), std::string::npos)
-        << "'" << part << "' missing from: " << e.what();
-  }
 }
 
 TEST(DataMultiFashionMnist, CanvasPlacesFirstTopLeftSecondAtEightEightWithMax) {
@@ -151,25 +141,25 @@ TEST(DataMultiFashionMnist, RejectsCorruptedCache) {
   auto flipped = good;
   flipped[40 + 5 * 36 * 36 + 17] ^= 0x01;  // one pixel bit
   testing::write_file(path, flipped);
-  expect_error([&] { load_multi_fashion_split(path); }, {path, "checksum", "CRC-32 mismatch"});
+  moekit::testing::expect_error([&] { load_multi_fashion_split(path); }, {path, "checksum", "CRC-32 mismatch"});
 
   auto truncated = good;
   truncated.resize(good.size() - 100);
   testing::write_file(path, truncated);
-  expect_error([&] { load_multi_fashion_split(path); }, {path, "count", "12 pairs need"});
+  moekit::testing::expect_error([&] { load_multi_fashion_split(path); }, {path, "count", "12 pairs need"});
 
   auto magic = good;
   magic[0] = 'X';
   testing::write_file(path, magic);
-  expect_error([&] { load_multi_fashion_split(path); }, {path, "byte 0", "bad magic"});
+  moekit::testing::expect_error([&] { load_multi_fashion_split(path); }, {path, "byte 0", "bad magic"});
 
   auto version = good;
   version[8] = 7;
   testing::write_file(path, version);
-  expect_error([&] { load_multi_fashion_split(path); }, {path, "version", "unsupported version 7"});
+  moekit::testing::expect_error([&] { load_multi_fashion_split(path); }, {path, "version", "unsupported version 7"});
 
   testing::write_file(path, std::vector<uint8_t>(good.begin(), good.begin() + 20));
-  expect_error([&] { load_multi_fashion_split(path); }, {path, "truncated"});
+  moekit::testing::expect_error([&] { load_multi_fashion_split(path); }, {path, "truncated"});
 
   testing::write_file(path, good);
   EXPECT_NO_THROW(load_multi_fashion_split(path));
@@ -191,7 +181,7 @@ TEST(DataMultiFashionMnist, BuildsFromInstalledFashionMnistSlice) {
 }
 
 TEST(DataMultiFashionMnist, RejectsMissingSourceNamingTheFile) {
-  expect_error(
+  moekit::testing::expect_error(
       [] { build_multi_fashion_mnist(MultiFashionMNISTOptions().source_dir("/nonexistent/fm")); },
       {"/nonexistent/fm/train-images-idx3-ubyte.gz", "cannot open"});
 }

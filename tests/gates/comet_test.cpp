@@ -33,12 +33,6 @@ double entropy(const std::vector<double>& p) {
   return h;
 }
 
-std::vector<torch::Tensor> grad_inputs(Gate& gate, const torch::Tensor& x) {
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate.parameters()) inputs.push_back(p);
-  return inputs;
-}
-
 TEST(GateComet, MatchesHandComputedValues) {
   auto gate = make(2, 4, 1, 1.0, /*entropy_weight=*/0.2);
   // Row 0, x = (1, 2): root w·x = 0.25 -> s0 = 0.84375; node 1: s1 = 1/2; node
@@ -150,7 +144,7 @@ TEST(GateComet, GradMatchesFiniteDifferences) {
       [&] {
         return (gate->forward({x, {}, {}}).weights * probe).sum();
       },
-      grad_inputs(*gate, x));
+      testing::grad_inputs(*gate, x));
 }
 
 TEST(GateComet, AuxLossGradMatchesFiniteDifferences) {
@@ -162,7 +156,7 @@ TEST(GateComet, AuxLossGradMatchesFiniteDifferences) {
       [&] {
         return gate->forward({x, {}, {}}).aux_loss;
       },
-      grad_inputs(*gate, x));
+      testing::grad_inputs(*gate, x));
 }
 
 TEST(GateComet, PartiallySaturatedGradMatchesFiniteDifferences) {
@@ -180,7 +174,7 @@ TEST(GateComet, PartiallySaturatedGradMatchesFiniteDifferences) {
     Routing r = gate->forward({x, {}, {}});
     return (r.weights * probe).sum() + r.aux_loss;
   };
-  testing::expect_grad_matches_finite_differences(loss, grad_inputs(*gate, x));
+  testing::expect_grad_matches_finite_differences(loss, testing::grad_inputs(*gate, x));
   auto params = gate->named_parameters();
   auto g = torch::autograd::grad({loss()}, {params["split_bias"], params["leaf_bias"]});
   EXPECT_EQ(g[0][0][0].item<double>(), 0.0);                       // the saturated root

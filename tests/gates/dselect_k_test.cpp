@@ -37,12 +37,6 @@ double entropy(const std::vector<double>& p) {
   return h;
 }
 
-std::vector<torch::Tensor> grad_inputs(Gate& gate, const torch::Tensor& x) {
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate.parameters()) inputs.push_back(p);
-  return inputs;
-}
-
 TEST(GateDSelectK, MatchesHandComputedValues) {
   auto gate = make(3, 4, 2, 1.0, /*per_example=*/false, /*entropy_weight=*/0.1);
   // Selector 0 undecided: S = (1/2, 1/2) -> 1/4 on every code. Selector 1:
@@ -146,7 +140,7 @@ TEST(GateDSelectK, GradMatchesFiniteDifferences) {
         [&] {
           return (gate->forward({x, {}, {}}).weights * probe).sum();
         },
-        grad_inputs(*gate, x));
+        testing::grad_inputs(*gate, x));
   }
 }
 
@@ -161,7 +155,7 @@ TEST(GateDSelectK, AuxLossGradMatchesFiniteDifferences) {
         [&] {
           return gate->forward({x, {}, {}}).aux_loss;
         },
-        grad_inputs(*gate, x));
+        testing::grad_inputs(*gate, x));
   }
 }
 
@@ -180,7 +174,7 @@ TEST(GateDSelectK, PartiallySaturatedGradMatchesFiniteDifferences) {
     Routing r = gate->forward({x, {}, {}});
     return (r.weights * probe).sum() + r.aux_loss;
   };
-  testing::expect_grad_matches_finite_differences(loss, grad_inputs(*gate, x));
+  testing::expect_grad_matches_finite_differences(loss, testing::grad_inputs(*gate, x));
   // The saturated bits get exactly zero gradient.
   auto g = torch::autograd::grad({loss()}, {gate->named_parameters()["z"]})[0];
   EXPECT_EQ(g[0][0].item<double>(), 0.0);

@@ -50,4 +50,12 @@ inline double expect_grad_matches_finite_differences(const std::function<torch::
   return worst;
 }
 
+/// x followed by every parameter of `module`: the inputs of a gradient check
+/// over a module's input and weights.
+inline std::vector<torch::Tensor> grad_inputs(torch::nn::Module& module, const torch::Tensor& x) {
+  std::vector<torch::Tensor> inputs{x};
+  for (auto& p : module.parameters()) inputs.push_back(p);
+  return inputs;
+}
+
 }  // namespace moekit::testing
