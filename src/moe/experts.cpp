@@ -5,6 +5,7 @@
 #include <ATen/Parallel.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cmath>
 
 #include "moekit/core/error.h"
@@ -62,15 +63,20 @@ std::vector<Block> make_blocks(const std::vector<int64_t>& counts, Extent&& exte
 // NOTE: on CPU the blocks run in one parallel region, each GEMM single-threaded
 // (BLAS does not fork inside a parallel region): one fork/join per grouped GEMM
 // instead of one per expert, which is what small expert GEMMs lose time to
-// when the cores are shared. Other devices run them in order.
+// when the cores are shared. The threads take blocks from a shared counter
+// rather than a fixed half each: on shared cores a descheduled thread would
+// otherwise hold back its whole share (measured: 2 threads twice as slow as 1
+// under load). Other devices run them in order.
 template <typename F>
 void run_blocks(const at::Tensor& x, const std::vector<Block>& blocks, F&& f) {
   if (!x.is_cpu()) {
     for (const Block& block : blocks) f(block);
     return;
   }
-  at::parallel_for(0, static_cast<int64_t>(blocks.size()), 1, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) f(blocks[i]);
+  const auto n = static_cast<int64_t>(blocks.size());
+  std::atomic<int64_t> next{0};
+  at::parallel_for(0, n, 1, [&](int64_t, int64_t) {
+    for (int64_t i = next++; i < n; i = next++) f(blocks[i]);
   });
 }
 
@@ -116,13 +122,15 @@ at::Tensor row_experts(const std::vector<int64_t>& counts, const at::Device& dev
 }
 #endif
 
-// x [A, K], w [E, K, N], b [E, N] -> [A, N].
+// x [A, K], w [E, K, N], b [E, N] -> [A, N]; relu(...) in place when `relu`, on
+// each block while it is still in cache.
 at::Tensor grouped_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                          const std::vector<int64_t>& counts) {
+                          const std::vector<int64_t>& counts, bool relu) {
 #if MOEKIT_HAS_GROUPED_MM
   if (use_grouped_mm(x, w)) {
     at::Tensor y = at::_grouped_mm(x, w, slice_ends(counts, x.device()));
-    return y.add_(b.index_select(0, row_experts(counts, x.device())));
+    y.add_(b.index_select(0, row_experts(counts, x.device())));
+    return relu ? y.relu_() : y;
   }
 #endif
   at::Tensor y = at::empty({x.size(0), w.size(2)}, x.options());
@@ -130,6 +138,7 @@ at::Tensor grouped_linear(const at::Tensor& x, const at::Tensor& w, const at::Te
   run_blocks(x, blocks, [&](const Block& k) {
     at::Tensor y_k = y.narrow(0, k.offset + k.begin, k.size);
     at::addmm_out(y_k, b[k.expert], x.narrow(0, k.offset + k.begin, k.size), w[k.expert]);
+    if (relu) y_k.relu_();
   });
   return y;
 }
@@ -141,13 +150,16 @@ struct GroupedLinearGrads {
 GroupedLinearGrads grouped_linear_backward(const at::Tensor& x, const at::Tensor& w,
                                            const at::Tensor& gy,
                                            const std::vector<int64_t>& counts, bool need_x,
-                                           bool need_w, bool need_b) {
+                                           bool need_w, bool need_b, bool relu_input) {
   GroupedLinearGrads g;
   const int64_t n = w.size(0);
 #if MOEKIT_HAS_GROUPED_MM
   if (use_grouped_mm(x, w)) {
     const at::Tensor ends = slice_ends(counts, x.device());
-    if (need_x) g.x = at::_grouped_mm(gy, w.transpose(1, 2), ends);
+    if (need_x) {
+      g.x = at::_grouped_mm(gy, w.transpose(1, 2), ends);
+      if (relu_input) at::threshold_backward_out(g.x, g.x, x, 0);
+    }
     if (need_w) {
       g.w = at::_grouped_mm(x.t(), gy, ends);  // [E, K, N]: the 2d x 2d form splits K by `ends`
       zero_empty_experts(counts, g.w);
@@ -167,6 +179,9 @@ GroupedLinearGrads grouped_linear_backward(const at::Tensor& x, const at::Tensor
     run_blocks(x, blocks, [&](const Block& k) {
       at::Tensor gx_k = g.x.narrow(0, k.offset + k.begin, k.size);
       at::mm_out(gx_k, gy.narrow(0, k.offset + k.begin, k.size), w[k.expert].t());
+      if (relu_input) {
+        at::threshold_backward_out(gx_k, gx_k, x.narrow(0, k.offset + k.begin, k.size), 0);
+      }
     });
   }
   if (need_w || need_b) {
@@ -198,12 +213,22 @@ GroupedLinearGrads grouped_linear_backward(const at::Tensor& x, const at::Tensor
 // gradient. The FFN is two such nodes with the activation between them (not
 // one node), so the engine accumulates w2's gradient and frees it before w1's
 // is computed: peak memory as in a dense FFN's backward.
+//
+// ReLU is fused across the pair: the first node applies it in place to its output
+// (`relu_output`), the second, whose input that output is (`relu_input`), masks
+// its input gradient by input > 0 in place, block by block. NOTE: so the first
+// node receives the gradient of its pre-activation and the second returns no
+// gradient of the post-activation: right only because FFNExpertsImpl::forward
+// hands the hidden activation to nothing else. It saves two [A, hidden]
+// tensors (the activation and its gradient) and two passes over them.
 struct GroupedLinearFunction : torch::autograd::Function<GroupedLinearFunction> {
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
-                               const at::Tensor& b, const std::vector<int64_t>& counts) {
+                               const at::Tensor& b, const std::vector<int64_t>& counts,
+                               bool relu_output, bool relu_input) {
     ctx->save_for_backward({x, w});
     ctx->saved_data["counts"] = counts;
-    return {grouped_linear(x, w, b, counts)};
+    ctx->saved_data["relu_input"] = relu_input;
+    return {grouped_linear(x, w, b, counts, relu_output)};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -211,10 +236,28 @@ struct GroupedLinearFunction : torch::autograd::Function<GroupedLinearFunction> 
     const std::vector<int64_t> counts = ctx->saved_data["counts"].toIntVector();
     GroupedLinearGrads g = grouped_linear_backward(
         saved[0], saved[1], grad_outputs[0].contiguous(), counts, ctx->needs_input_grad(0),
-        ctx->needs_input_grad(1), ctx->needs_input_grad(2));
-    return {g.x, g.w, g.b, at::Tensor()};
+        ctx->needs_input_grad(1), ctx->needs_input_grad(2),
+        ctx->saved_data["relu_input"].toBool());
+    return {g.x, g.w, g.b, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
+
+// Inference (no autograd graph) on CPU: each block runs its whole FFN, so the
+// hidden activation exists one block at a time ([rows of a block, hidden] per
+// thread) instead of [A, hidden] for all experts at once.
+at::Tensor grouped_ffn_inference(const at::Tensor& x, const FFNExpertsImpl& f,
+                                 const std::vector<int64_t>& counts) {
+  at::Tensor y = at::empty({x.size(0), f.w2.size(2)}, x.options());
+  const auto blocks = make_blocks(counts, [](int64_t c) { return c; });
+  run_blocks(x, blocks, [&](const Block& k) {
+    const at::Tensor x_k = x.narrow(0, k.offset + k.begin, k.size);
+    at::Tensor h = at::addmm(f.b1[k.expert], x_k, f.w1[k.expert]);
+    h = f.options.activation() == "relu" ? h.relu_() : apply_activation(f.options.activation(), h);
+    at::Tensor y_k = y.narrow(0, k.offset + k.begin, k.size);
+    at::addmm_out(y_k, f.b2[k.expert], h, f.w2[k.expert]);
+  });
+  return y;
+}
 
 }  // namespace
 
@@ -303,9 +346,18 @@ at::Tensor FFNExpertsImpl::forward(const at::Tensor& x_grouped,
   MOEKIT_CHECK(x_grouped.dim() == 2 && x_grouped.size(0) == total && x_grouped.size(1) == options.d_in(),
                "x", "expected [{}, {}] (rows = sum of counts), got {}", total, options.d_in(),
                c10::str(x_grouped.sizes()));
-  const at::Tensor h = GroupedLinearFunction::apply(x_grouped.contiguous(), w1, b1, counts)[0];
-  return GroupedLinearFunction::apply(apply_activation(options.activation(), h), w2, b2,
-                                      counts)[0];
+  const at::Tensor x = x_grouped.contiguous();
+  const bool graph = at::GradMode::is_enabled() &&
+                     (x.requires_grad() || w1.requires_grad() || b1.requires_grad() ||
+                      w2.requires_grad() || b2.requires_grad());
+  if (!graph && x.is_cpu()) return grouped_ffn_inference(x, *this, counts);
+  if (options.activation() == "relu") {
+    const at::Tensor h = GroupedLinearFunction::apply(x, w1, b1, counts, true, false)[0];
+    return GroupedLinearFunction::apply(h, w2, b2, counts, false, true)[0];
+  }
+  const at::Tensor h = GroupedLinearFunction::apply(x, w1, b1, counts, false, false)[0];
+  return GroupedLinearFunction::apply(apply_activation(options.activation(), h), w2, b2, counts,
+                                      false, false)[0];
 }
 
 at::Tensor FFNExpertsImpl::forward_expert(int64_t e, const at::Tensor& x) {

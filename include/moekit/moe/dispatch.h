@@ -19,6 +19,13 @@ struct DispatchPlan {
   std::vector<int64_t> counts;   // [n] assignments per expert
   std::vector<int64_t> offsets;  // [n + 1] prefix sums of counts
   int64_t rows = 0;              // T
+  /// The same assignments grouped by row, for combine and for the gradient of
+  /// gather (sums over a row's assignments, so every row is written by one
+  /// thread: no atomics, no zero-fill): row t owns
+  /// by_row[row_offsets[t] .. row_offsets[t+1]). Set by the planners; a plan
+  /// built elsewhere may leave them undefined and gets them derived from `token`.
+  at::Tensor by_row;       // [A] int64: assignment ids, grouped by row
+  at::Tensor row_offsets;  // [T + 1] int64
   /// Every row goes to one expert exactly once (k_eff = 1, no empty slot), so
   /// plan order is row order: gather and combine need no copy or scatter
   /// (THOR's batch-level random expert, a fixed expert at inference).
@@ -42,11 +49,17 @@ DispatchPlan plan_union_dispatch(const std::vector<gates::Routing>& routings, in
 /// `w` for a plan built from that routing, else its dense weight [token, expert].
 at::Tensor assignment_weights(const DispatchPlan& plan, const gates::Routing& routing);
 
-/// Rows of x in plan order: [A, ...].
+/// Rows of x in plan order: [A, ...]. On CPU (float, double) one autograd node
+/// whose gradient sums each row's assignments in place of a scatter-add.
 at::Tensor gather_rows(const at::Tensor& x, const DispatchPlan& plan);
 
 /// Weighted scatter-add of expert outputs y [A, ...] back to rows: out[token] +=
-/// weight · y. Rows with no assignment get zeros. Returns [T, ...].
+/// weight · y. Rows with no assignment get zeros. Returns [T, ...]. On CPU
+/// (float, double) one fused autograd node: no [A, ...] weighted temporary, and
+/// the gradients of y and weight in one pass over y.
 at::Tensor combine(const at::Tensor& y, const at::Tensor& weight, const DispatchPlan& plan);
+
+/// Fills plan.by_row and plan.row_offsets from plan.token when they are unset.
+void index_plan_by_row(DispatchPlan& plan);
 
 }  // namespace moekit::moe
