@@ -10,6 +10,10 @@
 #include "moekit/moe/layer_benchmark.h"
 
 namespace moekit::cli {
+
+// src/cli/bench_parallel.cpp: the --nproc N run.
+void run_bench_parallel(const moe::LayerBenchmarkOptions& options, int64_t nproc, bool json);
+
 namespace {
 
 struct BenchArgs {
@@ -19,6 +23,7 @@ struct BenchArgs {
   std::string gate = "topk", dtype = "f32", device = "cpu";
   double saturate = 1.0;
   bool eval = false, skip_naive = false, json = false;
+  int64_t nproc = 1;
 };
 
 void print_table(const moe::LayerBenchmarkResult& r) {
@@ -58,6 +63,7 @@ void run_bench(BenchArgs& a) {
   a.options.experts(a.experts).k(a.k).d(a.d).hidden(a.hidden).tokens(a.tokens).gate(a.gate)
       .dtype(a.dtype).device(a.device).eval(a.eval).saturate(a.saturate).repeats(a.repeats)
       .warmup(a.warmup).skip_naive(a.skip_naive).seed(a.seed);
+  if (a.nproc > 1) return run_bench_parallel(a.options, a.nproc, a.json);
   const moe::LayerBenchmarkResult result = moe::run_layer_benchmark(a.options);
   if (a.json) {
     for (const auto& line : result.json_lines()) std::cout << line << "\n";
@@ -90,6 +96,7 @@ void add_bench_command(CLI::App& app) {
   cmd->add_option("--warmup", a->warmup, "untimed runs per case")->capture_default_str();
   cmd->add_flag("--skip-naive", a->skip_naive, "do not time the naive every-expert loop");
   cmd->add_option("--seed", a->seed, "seed of weights and inputs")->capture_default_str();
+  cmd->add_option("--nproc", a->nproc, "expert-parallel over N processes vs one")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--json", a->json, "one JSON object per pass instead of a table");
   cmd->callback([a] { run_bench(*a); });
 }

@@ -28,6 +28,7 @@ void add_bleu_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 void add_translate_commands(CLI::App& app);
+void add_launch_command(CLI::App& app);
 
 inline void register_commands(CLI::App& app) {
   add_gates_command(app);
@@ -41,6 +42,7 @@ inline void register_commands(CLI::App& app) {
   add_compare_command(app);
   add_tune_command(app);
   add_translate_commands(app);
+  add_launch_command(app);
 }
 
 }  // namespace moekit::cli

@@ -42,6 +42,12 @@ at::Tensor MoELayerImpl::forward_routed(const at::Tensor& x2d, const gates::Rout
   return combine(y_grouped, assignment_weights(plan, routing), plan);                    // [T, d_out]
 }
 
+void MoELayerImpl::set_experts(std::shared_ptr<Experts> experts) {
+  MOEKIT_CHECK(experts && experts->n_experts() == experts_->n_experts(), "experts",
+               "a replacement needs {} experts", experts_->n_experts());
+  experts_ = replace_module("experts", std::move(experts));
+}
+
 void MoELayerImpl::pretty_print(std::ostream& stream) const {
   stream << "moekit::MoELayer";
 }

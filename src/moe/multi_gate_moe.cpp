@@ -17,6 +17,12 @@ MultiGateMoEImpl::MultiGateMoEImpl(std::vector<std::shared_ptr<gates::Gate>> gat
   experts_ = register_module("experts", std::move(experts));
 }
 
+void MultiGateMoEImpl::set_experts(std::shared_ptr<Experts> experts) {
+  MOEKIT_CHECK(experts && experts->n_experts() == experts_->n_experts(), "experts",
+               "a replacement needs {} experts", experts_->n_experts());
+  experts_ = replace_module("experts", std::move(experts));
+}
+
 MultiGateOutput MultiGateMoEImpl::forward(const at::Tensor& expert_input,
                                           const gates::GateInput& gate_input) {
   MOEKIT_CHECK(expert_input.size(0) == gate_input.x.size(0), "expert_input",

@@ -52,6 +52,9 @@ class MoELayerImpl : public torch::nn::Module {
 
   gates::Gate& gate() { return *gate_; }
   Experts& experts() { return *experts_; }
+  /// Swaps the expert set (same n_experts), e.g. for an expert-parallel shard
+  /// (dist::shard_moe_experts); it is registered under the same name.
+  void set_experts(std::shared_ptr<Experts> experts);
 
  private:
   std::shared_ptr<gates::Gate> gate_;

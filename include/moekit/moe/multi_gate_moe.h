@@ -31,6 +31,8 @@ class MultiGateMoEImpl : public torch::nn::Module {
   int64_t n_tasks() const { return static_cast<int64_t>(gates_.size()); }
   gates::Gate& gate(int64_t task) { return *gates_.at(task); }
   Experts& experts() { return *experts_; }
+  /// Swaps the expert set (same n_experts), e.g. for an expert-parallel shard.
+  void set_experts(std::shared_ptr<Experts> experts);
 
  private:
   std::vector<std::shared_ptr<gates::Gate>> gates_;

@@ -1,0 +1,163 @@
+#include "moekit/dist/process_group.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <csignal>
+#include <iostream>
+#include <thread>
+
+#include "dist/multiprocess.h"
+#include "testing/errors.h"
+
+namespace moekit::dist {
+namespace {
+
+using moekit::testing::expect_workers_pass;
+using moekit::testing::is_dist_worker;
+using moekit::testing::run_workers;
+
+TEST(DistProcessGroup, NullGroupOpsAreIdentities) {
+  Group group;
+  EXPECT_EQ(group.rank(), 0);
+  EXPECT_EQ(group.world_size(), 1);
+  EXPECT_FALSE(group.is_distributed());
+  auto t = torch::arange(6, torch::kDouble);
+  group.all_reduce_mean({t});
+  group.broadcast({t});
+  group.barrier();
+  EXPECT_TRUE(t.equal(torch::arange(6, torch::kDouble)));
+  auto y = group.all_to_all(t.view({3, 2}), {3}, {3});
+  EXPECT_TRUE(y.equal(t.view({3, 2})));
+  moekit::testing::expect_error([&] { group.all_to_all(t.view({3, 2}), {2}, {2}); },
+                                {"rank 0", "send splits sum to 2", "3 rows"});
+}
+
+TEST(DistProcessGroup, RejectsBadEnvironment) {
+  ::setenv("WORLD_SIZE", "two", 1);
+  moekit::testing::expect_error([] { GroupOptions::from_env(); },
+                                {"environment: WORLD_SIZE", "'two'"});
+  ::setenv("WORLD_SIZE", "2", 1);
+  ::setenv("RANK", "2", 1);
+  moekit::testing::expect_error([] { GroupOptions::from_env(); }, {"rank", "got 2"});
+  ::unsetenv("WORLD_SIZE");
+  ::unsetenv("RANK");
+  EXPECT_EQ(GroupOptions::from_env().world_size(), 1);
+}
+
+TEST(DistProcessGroup, RendezvousWithoutPeersTimesOut) {
+  const auto start = std::chrono::steady_clock::now();
+  auto options = GroupOptions()
+                     .rank(0)
+                     .world_size(2)
+                     .master_port(moekit::testing::free_tcp_port())
+                     .timeout_s(1.5);
+  moekit::testing::expect_error([&] { Group group(options); },
+                                {"rank 0", "rendezvous", "within 1.5 s"});
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 10.0);
+}
+
+// --- two processes -------------------------------------------------------------
+
+TEST(DistProcessGroup, WorkerCollectives) {
+  if (!is_dist_worker()) GTEST_SKIP() << "runs inside CollectivesAgreeAcrossTwoRanks";
+  Group group(moekit::testing::worker_options());
+  const int64_t r = group.rank(), W = group.world_size();
+  ASSERT_EQ(W, 2);
+
+  auto sum = torch::full({3}, static_cast<double>(r + 1));
+  auto mean = torch::full({2, 2}, static_cast<float>(r * 4));
+  group.all_reduce_sum({sum});
+  group.all_reduce_mean({mean});
+  EXPECT_TRUE(sum.equal(torch::full({3}, 3.0)));
+  EXPECT_TRUE(mean.equal(torch::full({2, 2}, 2.0f)));
+
+  auto b = torch::full({4}, static_cast<int64_t>(10 + r));
+  group.broadcast({b}, 1);
+  EXPECT_TRUE(b.equal(torch::full({4}, int64_t{11})));
+
+  // Rank s sends s + 1 + j rows to rank j (rank 1 sends none to rank 0 below),
+  // each row holding (s, j).
+  // What rank j receives from s is what s sends to j.
+  auto sends_to = [](int64_t s, int64_t j) { return s == 1 && j == 0 ? int64_t{0} : s + 1 + j; };
+  const std::vector<int64_t> send{sends_to(r, 0), sends_to(r, 1)};
+  const std::vector<int64_t> recv{sends_to(0, r), sends_to(1, r)};
+  std::vector<torch::Tensor> parts;
+  for (int64_t j = 0; j < W; ++j) {
+    parts.push_back(torch::tensor({static_cast<double>(r), static_cast<double>(j)})
+                        .repeat({send[j], 1}));
+  }
+  auto y = group.all_to_all(torch::cat(parts), send, recv);
+  ASSERT_EQ(y.size(0), recv[0] + recv[1]);
+  int64_t row = 0;
+  for (int64_t s = 0; s < W; ++s) {
+    for (int64_t i = 0; i < recv[s]; ++i, ++row) {
+      EXPECT_EQ(y[row][0].item<double>(), s);
+      EXPECT_EQ(y[row][1].item<double>(), r);
+    }
+  }
+  // Nothing to send anywhere still works (every rank joins with empty buffers).
+  auto empty = group.all_to_all(torch::zeros({0, 3}), {0, 0}, {0, 0});
+  EXPECT_EQ(empty.size(0), 0);
+  EXPECT_EQ(empty.size(1), 3);
+  group.barrier();
+}
+
+TEST(DistProcessGroup, CollectivesAgreeAcrossTwoRanks) {
+  if (is_dist_worker()) GTEST_SKIP();
+  expect_workers_pass(run_workers("DistProcessGroup.WorkerCollectives", 2));
+}
+
+// Rank 1 joins, then dies (SIGKILL) or hangs; rank 0 must fail with the timeout
+// message instead of waiting forever.
+TEST(DistProcessGroup, WorkerPeerFailure) {
+  if (!is_dist_worker()) GTEST_SKIP() << "runs inside DeadOrHungPeerMakesOtherRankFail";
+  Group group(moekit::testing::worker_options());
+  group.barrier();
+  const std::string mode = std::getenv("MOEKIT_TEST_PEER_FAILURE");
+  if (group.rank() == 1) {
+    if (mode == "kill") std::raise(SIGKILL);
+    // Hangs past rank 0's timeout, then leaves without joining the collective.
+    std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+    return;
+  }
+  const auto start = std::chrono::steady_clock::now();
+  std::string message;
+  try {
+    for (int i = 0; i < 1000; ++i) {
+      auto t = torch::ones({16});
+      group.all_reduce_sum({t});
+    }
+  } catch (const Error& e) {
+    message = e.what();
+  }
+  std::cout << "rank 0 got: " << message << std::endl;  // for the driver's log
+  EXPECT_NE(message.find("rank 0: all_reduce: a peer exited or did not answer within 3 s"),
+            std::string::npos)
+      << message;
+  const double seconds =
+      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  EXPECT_LT(seconds, 3.0 + 2.0);
+}
+
+TEST(DistProcessGroup, DeadOrHungPeerMakesOtherRankFail) {
+  if (is_dist_worker()) GTEST_SKIP();
+  for (const std::string mode : {"kill", "hang"}) {
+    SCOPED_TRACE(mode);
+    const auto exits = run_workers("DistProcessGroup.WorkerPeerFailure", 2,
+                                   {{"MOEKIT_DIST_TIMEOUT", "3"}, {"MOEKIT_TEST_PEER_FAILURE", mode}},
+                                   /*limit_s=*/12);
+    EXPECT_TRUE(exits[0].exited_ok()) << exits[0].log;
+    EXPECT_NE(exits[0].log.find("[  PASSED  ] 1 test"), std::string::npos) << exits[0].log;
+    EXPECT_LT(exits[0].seconds, 10.0);
+    if (mode == "kill") {
+      EXPECT_TRUE(WIFSIGNALED(exits[1].status) && WTERMSIG(exits[1].status) == SIGKILL);
+    }
+  }
+}
+
+}  // namespace
+}  // namespace moekit::dist
