@@ -4,7 +4,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup configure build run test bench clean
+.PHONY: all setup configure build run test bench clean test-sanitize
 
 all: build
 
@@ -25,6 +25,47 @@ test: build
 
 bench: build
 	$(BUILD)/bench/moekit_bench
+
+# The test suite under AddressSanitizer + UndefinedBehaviorSanitizer, in its own
+# build tree. LibTorch is not instrumented: the suppressions cover only its and
+# OpenBLAS's own reports (tests/sanitize/), never moekit code.
+SANITIZE_BUILD ?= build-sanitize
+SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks=1:detect_stack_use_after_return=0 \
+	LSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/lsan.supp:print_suppressions=0 \
+	UBSAN_OPTIONS=suppressions=$(CURDIR)/tests/sanitize/ubsan.supp:print_stacktrace=1:halt_on_error=1
+
+test-sanitize: setup
+	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_SANITIZE=ON \
+	  -DMOEKIT_BUILD_BENCH=OFF
+	$(SANITIZE_ENV) ninja -C $(SANITIZE_BUILD) -j$(JOBS)  # test discovery runs the ASan binary
+	cd $(SANITIZE_BUILD) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) -E '^InstallFindPackage'
+
+# libFuzzer harnesses (fuzz/) for every reader of outside data, built with clang
+# in their own tree; each runs FUZZ_SECONDS on build-fuzz/corpus/<name>, seeded
+# with valid files, and its executions are printed. Inputs that crash are kept
+# as build-fuzz/findings/<name>/crash-*.
+FUZZ_BUILD ?= build-fuzz
+FUZZ_SECONDS ?= 60
+FUZZ_HARNESSES = idx_reader multi_fashion_mnist movielens bible_corpus config checkpoint
+
+.PHONY: fuzz
+fuzz:
+	bash scripts/setup.sh fuzz
+	cmake -S . -B $(FUZZ_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+	  -DCMAKE_CXX_COMPILER=clang++ -DMOEKIT_FUZZ=ON -DMOEKIT_BUILD_TESTS=OFF -DMOEKIT_BUILD_BENCH=OFF
+	ninja -C $(FUZZ_BUILD) -j$(JOBS) moekit_fuzz
+	$(FUZZ_BUILD)/fuzz/moekit_fuzz_seeds $(FUZZ_BUILD)/corpus $(CURDIR)
+	@status=0; for h in $(FUZZ_HARNESSES); do \
+	  mkdir -p $(FUZZ_BUILD)/corpus/$$h $(FUZZ_BUILD)/findings/$$h; \
+	  LSAN_OPTIONS=suppressions=$(CURDIR)/fuzz/lsan.supp \
+	  $(FUZZ_BUILD)/fuzz/$${h}_fuzz -max_total_time=$(FUZZ_SECONDS) -timeout=10 \
+	    -rss_limit_mb=2560 -malloc_limit_mb=1024 -print_final_stats=1 \
+	    -artifact_prefix=$(FUZZ_BUILD)/findings/$$h/ $(FUZZ_BUILD)/corpus/$$h \
+	    > $(FUZZ_BUILD)/fuzz-$$h.log 2>&1 || status=1; \
+	  printf '%-22s %12s executions  %s\n' $$h \
+	    "$$(sed -n 's/^stat::number_of_executed_units: *//p' $(FUZZ_BUILD)/fuzz-$$h.log)" \
+	    "$$(grep -q -E '^==[0-9]+==.*ERROR|^SUMMARY' $(FUZZ_BUILD)/fuzz-$$h.log && echo FINDING: see $(FUZZ_BUILD)/fuzz-$$h.log)"; \
+	done; exit $$status
 
 clean:
 	rm -rf $(BUILD)

@@ -15,6 +15,10 @@ packages=(
   dataset-fashion-mnist diatheke sword-text-sparv sword-text-web gnuplot-nox
 )
 
+# `setup.sh fuzz` adds what only `make fuzz` needs: clang with libFuzzer and
+# the sanitizer runtimes.
+if [ "${1:-}" = "fuzz" ]; then packages+=(clang libclang-rt-14-dev); fi
+
 missing=()
 for p in "${packages[@]}"; do
   if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then

@@ -43,6 +43,14 @@ YAML::Node walk(YAML::Node root, const std::string& path, bool create, const std
   return node;
 }
 
+// Keys are read as text; YAML also allows lists and maps as keys (`? [a, b]`),
+// which yaml-cpp would refuse with its own exception type.
+std::string key_text(const YAML::Node& key, const std::string& where) {
+  MOEKIT_CHECK(key.IsScalar(), where, "keys must be plain words, got a {}",
+               key.IsMap() ? "mapping" : key.IsSequence() ? "list" : "null");
+  return key.Scalar();
+}
+
 }  // namespace
 
 Config::Config(std::shared_ptr<State> state, std::string path)
@@ -115,7 +123,7 @@ std::vector<std::string> Config::keys() const {
   std::vector<std::string> out;
   const YAML::Node n = node();
   if (!n.IsMap()) return out;
-  for (const auto& kv : n) out.push_back(kv.first.as<std::string>());
+  for (const auto& kv : n) out.push_back(key_text(kv.first, where()));
   return out;
 }
 
@@ -139,8 +147,9 @@ void Config::check_all_used() const {
       [&](const YAML::Node& n, const std::string& prefix) {
         if (!n.IsMap()) return;
         for (const auto& kv : n) {
-          const std::string p = prefix.empty() ? kv.first.as<std::string>()
-                                               : prefix + "." + kv.first.as<std::string>();
+          const std::string key =
+              key_text(kv.first, prefix.empty() ? state_->file : state_->file + ": " + prefix);
+          const std::string p = prefix.empty() ? key : prefix + "." + key;
           if (!state_->used.count(p)) {
             throw Error(state_->file + ": " + p, "unknown key");
           }

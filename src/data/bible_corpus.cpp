@@ -291,7 +291,14 @@ BibleCorpusReport build_bible_corpus(const BibleCorpusOptions& options) {
   report.es_verses = static_cast<int64_t>(es.size());
   report.en_verses = static_cast<int64_t>(en.size());
 
-  const auto pairs = align_verses(es, en, &report.alignment);
+  std::vector<VersePair> pairs;
+  try {
+    pairs = align_verses(es, en, &report.alignment);
+  } catch (const Error& e) {
+    // align_verses knows only the side ("es"/"en"); name the module the
+    // duplicated verse came from, as every other input error does.
+    throw e.with_prefix(e.where() == "es" ? options.es_module() : options.en_module());
+  }
   report.aligned = static_cast<int64_t>(pairs.size());
   BibleSplit split;
   try {

@@ -3,6 +3,7 @@
 #include <zlib.h>
 
 #include <algorithm>
+#include <cstring>
 #include <limits>
 #include <memory>
 
@@ -72,9 +73,10 @@ IdxArray read_idx(const std::string& path, int64_t expected_ndim, int64_t max_it
     MOEKIT_CHECK(size > 0, fmt::format("{}: byte {} (dimension {})", path, 4 + 4 * d, d),
                  "size must be > 0, got {}", size);
     out.dims.push_back(size);
+    // Checked before multiplying: the product of two 32-bit dimensions can overflow int64.
+    MOEKIT_CHECK(d == 0 || size <= kMaxBytes / item_bytes, fmt::format("{}: dimension {}", path, d),
+                 "item size {} x {} bytes is implausibly large", item_bytes, size);
     if (d > 0) item_bytes *= size;
-    MOEKIT_CHECK(item_bytes <= kMaxBytes, fmt::format("{}: dimension {}", path, d),
-                 "item size {} bytes is implausibly large", item_bytes);
   }
   MOEKIT_CHECK(out.dims[0] <= kMaxBytes / item_bytes, path + ": dimension 0",
                "{} items of {} bytes is implausibly large", out.dims[0], item_bytes);
@@ -84,11 +86,24 @@ IdxArray read_idx(const std::string& path, int64_t expected_ndim, int64_t max_it
   const int64_t payload = items * item_bytes;
   std::vector<int64_t> shape = out.dims;
   shape[0] = items;
-  out.data = at::empty(shape, at::TensorOptions().dtype(at::kByte));
-  const int64_t got = read_bytes(file.get(), out.data.data_ptr<uint8_t>(), payload, path, header_bytes);
+  // NOTE: the header's size is not trusted for allocation: a 20-byte file may
+  // declare 16 GiB (and a gzip stream's length is unknown until read). The
+  // payload is read in bounded chunks, so memory grows only with bytes present.
+  constexpr int64_t kChunk = int64_t(1) << 24;
+  std::vector<uint8_t> buffer;
+  int64_t got = 0;
+  while (got < payload) {
+    const int64_t want = std::min(payload - got, kChunk);
+    buffer.resize(size_t(got + want));
+    const int64_t n = read_bytes(file.get(), buffer.data() + got, want, path, header_bytes + got);
+    got += n;
+    if (n < want) break;
+  }
   MOEKIT_CHECK(got == payload, fmt::format("{}: byte {}", path, header_bytes + got),
                "truncated data: header declares {} items of {} bytes ({} bytes), file ends after {}",
                out.dims[0], item_bytes, out.dims[0] * item_bytes, got);
+  out.data = at::empty(shape, at::TensorOptions().dtype(at::kByte));
+  if (payload > 0) std::memcpy(out.data.data_ptr<uint8_t>(), buffer.data(), size_t(payload));
   if (items == out.dims[0]) {
     uint8_t extra;
     MOEKIT_CHECK(read_bytes(file.get(), &extra, 1, path, header_bytes + payload) == 0,

@@ -196,7 +196,9 @@ MovieLensData read_movielens_1m(const std::string& dir) {
     if (line.empty()) continue;
     // Titles may hold ':' but never "::"; split at the first and last separator.
     const size_t a = line.find("::"), b = line.rfind("::");
-    MOEKIT_CHECK(a != std::string::npos && b != a, movies.where(),
+    // b >= a + 2: in "1:::x" the two separators overlap, and the title
+    // length b - a - 2 would wrap around.
+    MOEKIT_CHECK(a != std::string::npos && b >= a + 2, movies.where(),
                  "expected 3 fields (MovieID::Title::Genres)");
     MovieLensMovie m;
     m.id = parse_int(line.substr(0, a), movies.where(), "MovieID");

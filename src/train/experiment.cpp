@@ -55,14 +55,28 @@ data::MultiTaskDataset from_recsys(const data::RecsysSplit& s, const data::Recsy
                                 {s.watch, s.rating}, {at::Tensor(), s.rating_mask}};
 }
 
+// Range checks at the config level, so the message names `file: data.key`
+// rather than the data module's own option name.
+int64_t get_at_least(const Config& section, const std::string& key, int64_t fallback, int64_t low) {
+  const auto v = section.get<int64_t>(key, fallback);
+  MOEKIT_CHECK(v >= low, section.where(key), "must be >= {}, got {}", low, v);
+  return v;
+}
+
+double get_fraction(const Config& section, const std::string& key, double fallback) {
+  const auto v = section.get<double>(key, fallback);
+  MOEKIT_CHECK(v >= 0 && v < 1, section.where(key), "must lie in [0, 1), got {}", v);
+  return v;
+}
+
 void load_movielens(const Config& data, MultiTaskExperiment& ex) {
   const auto dir = data.get<std::string>("dir", "data/synth-movielens");
   MOEKIT_CHECK(fs::exists(dir), data.where("dir"),
                "'{}' does not exist; write it with `moekit data synth-movielens --out {}`", dir, dir);
   const auto options = data::RecsysOptions()
-                           .negatives(data.get<int64_t>("negatives", 1))
-                           .valid_fraction(data.get<double>("valid_fraction", 0.1))
-                           .test_fraction(data.get<double>("test_fraction", 0.1))
+                           .negatives(get_at_least(data, "negatives", 1, 0))
+                           .valid_fraction(get_fraction(data, "valid_fraction", 0.1))
+                           .test_fraction(get_fraction(data, "test_fraction", 0.1))
                            .seed(data.get<int64_t>("seed", 0));
   const data::RecsysDataset d = data::make_recsys_dataset(data::read_movielens(dir), options);
   ex.train = from_recsys(d.train, d);
@@ -75,11 +89,22 @@ void load_movielens(const Config& data, MultiTaskExperiment& ex) {
 
 void load_mixture(const Config& data, MultiTaskExperiment& ex) {
   auto options = data::SyntheticMixtureOptions()
-                     .d_in(data.get<int64_t>("d_in", 16))
-                     .n_experts(data.get<int64_t>("teacher_experts", 8))
-                     .n_clusters(data.get<int64_t>("clusters", 8))
+                     .d_in(get_at_least(data, "d_in", 16, 1))
+                     .n_experts(get_at_least(data, "teacher_experts", 8, 1))
+                     .n_clusters(get_at_least(data, "clusters", 8, 1))
                      .seed(data.get<int64_t>("seed", 0));
-  const int64_t rows = data.get<int64_t>("rows", 4096);
+  const int64_t rows = get_at_least(data, "rows", 4096, 1);
+  // The sizes come from a file: bound what they allocate (x, every teacher
+  // expert's output per row, the teacher itself) before anything is drawn.
+  constexpr double kMaxValues = double(int64_t(1) << 28);  // 1 GiB of float
+  const double values =
+      double(rows) * (double(options.d_in()) + double(options.n_experts()) * double(options.d_out() + 1)) +
+      double(options.n_clusters()) * (double(options.d_in()) + 2.0 * double(options.n_experts())) +
+      double(options.n_experts()) * double(options.d_in()) * double(options.d_out());
+  MOEKIT_CHECK(values <= kMaxValues, data.where("rows"),
+               "{} rows, d_in {}, {} teacher experts and {} clusters need {:.3g} values; a "
+               "synthetic mixture holds at most {:.3g}",
+               rows, options.d_in(), options.n_experts(), options.n_clusters(), values, kMaxValues);
   auto make = [&](int64_t n, int64_t sample_seed) {
     auto m = data::make_synthetic_mixture(options.rows(n), sample_seed);
     return data::MultiTaskDataset{m.x, {}, m.ids, {m.y.select(1, 0).contiguous(), m.ids}, {}};
@@ -122,9 +147,10 @@ MultiTaskExperiment load_experiment(const Config& config) {
     throw Error(data.where("name"), fmt::format("unknown data set '{}'; expected multifashion, "
                                                 "movielens or mixture", ex.data_name));
   }
-  ex.train = head(ex.train, data.get<int64_t>("max_train", 0));
-  ex.valid = head(ex.valid, data.get<int64_t>("max_valid", 0));
-  ex.test = head(ex.test, data.get<int64_t>("max_test", 0));
+  // 0 = all rows.
+  ex.train = head(ex.train, get_at_least(data, "max_train", 0, 0));
+  ex.valid = head(ex.valid, get_at_least(data, "max_valid", 0, 0));
+  ex.test = head(ex.test, get_at_least(data, "max_test", 0, 0));
 
   const Config model = config.section("model");
   auto& mo = ex.model_options;
@@ -132,7 +158,7 @@ MultiTaskExperiment load_experiment(const Config& config) {
       .n_experts(model.get<int64_t>("n_experts", mo.n_experts()))
       .expert_width(model.get<int64_t>("expert_width", mo.expert_width()))
       .tower_hidden(model.get<int64_t>("tower_hidden", mo.tower_hidden()))
-      .embedding_dim(model.get<int64_t>("embedding_dim", mo.embedding_dim()));
+      .embedding_dim(get_at_least(model, "embedding_dim", mo.embedding_dim(), 1));
   auto [gate_name, gate_options] = gate_from_config(config.section("gate"));
   mo.gate(gate_name).gate_options(gate_options);
 

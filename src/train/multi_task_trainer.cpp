@@ -12,7 +12,9 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/train/finite_guard.h"
 #include "moekit/train/metrics.h"
+#include "moekit/train/stop_signal.h"
 
 namespace moekit::train {
 namespace fs = std::filesystem;
@@ -67,23 +69,23 @@ void truncate_metrics(const std::string& path, int64_t epochs) {
 
 }  // namespace
 
-void MultiTaskTrainer::save_checkpoint(int64_t epoch, double best_loss, int64_t best_epoch,
-                                       int64_t bad_epochs) {
+void MultiTaskTrainer::save_checkpoint(const Progress& p) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
   model_->save(model_archive);
   optimizer_->save(optim_archive);
   archive.write("model", model_archive);
   archive.write("optimizer", optim_archive);
-  archive.write("epoch", torch::tensor(epoch));
-  archive.write("best_loss", torch::tensor(best_loss, torch::kDouble));
-  archive.write("best_epoch", torch::tensor(best_epoch));
-  archive.write("bad_epochs", torch::tensor(bad_epochs));
+  archive.write("epoch", torch::tensor(p.epoch));
+  archive.write("batch", torch::tensor(p.batch));
+  archive.write("loss_sum", torch::tensor(p.loss_sum, torch::kDouble));
+  archive.write("best_loss", torch::tensor(p.best_loss, torch::kDouble));
+  archive.write("best_epoch", torch::tensor(p.best_epoch));
+  archive.write("bad_epochs", torch::tensor(p.bad_epochs));
   archive.write("rng", global_generator().get_state());
   save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
 }
 
-bool MultiTaskTrainer::load_checkpoint(int64_t& epoch, double& best_loss, int64_t& best_epoch,
-                                       int64_t& bad_epochs) {
+bool MultiTaskTrainer::load_checkpoint(Progress& p) {
   const std::string path = path_in(options_.run_dir(), "checkpoint.pt");
   if (!fs::exists(path)) return false;
   torch::serialize::InputArchive archive, model_archive, optim_archive;
@@ -99,10 +101,14 @@ bool MultiTaskTrainer::load_checkpoint(int64_t& epoch, double& best_loss, int64_
       archive.read(key, t);
       return t;
     };
-    epoch = read("epoch").item<int64_t>();
-    best_loss = read("best_loss").item<double>();
-    best_epoch = read("best_epoch").item<int64_t>();
-    bad_epochs = read("bad_epochs").item<int64_t>();
+    p.epoch = read("epoch").item<int64_t>();
+    p.best_loss = read("best_loss").item<double>();
+    p.best_epoch = read("best_epoch").item<int64_t>();
+    p.bad_epochs = read("bad_epochs").item<int64_t>();
+    // Checkpoints from before mid-epoch stops lack these: they sit at an epoch boundary.
+    torch::Tensor batch, loss_sum;
+    p.batch = archive.try_read("batch", batch) ? batch.item<int64_t>() : 0;
+    p.loss_sum = archive.try_read("loss_sum", loss_sum) ? loss_sum.item<double>() : 0.0;
     global_generator().set_state(read("rng"));
   } catch (const Error&) {
     throw;
@@ -110,42 +116,57 @@ bool MultiTaskTrainer::load_checkpoint(int64_t& epoch, double& best_loss, int64_
     throw Error(path, fmt::format("checkpoint does not match this model/config: {}",
                                   std::string(e.what()).substr(0, 200)));
   }
+  MOEKIT_CHECK(p.epoch >= 0 && p.batch >= 0 && p.bad_epochs >= 0, path,
+               "corrupt progress counters (epoch {}, batch {})", p.epoch, p.batch);
   return true;
 }
 
-double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, int64_t epoch) {
+double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progress& p) {
   model_->train();
+  const int64_t epoch = p.epoch + 1;
+  const int64_t per_epoch = (train.size() + options_.batch_size() - 1) / options_.batch_size();
   // The batch order depends only on (seed, epoch), so a resumed run sees the same batches.
   at::Generator order_gen =
       at::make_generator<at::CPUGeneratorImpl>(options_.seed() * 1000003 + epoch);
   const at::Tensor order = at::randperm(train.size(), order_gen, at::kLong);
-  double loss_sum = 0;
-  int64_t batches = 0;
   const auto start = std::chrono::steady_clock::now();
   auto last_log = start;
-  for (int64_t begin = 0; begin < train.size(); begin += options_.batch_size()) {
+  const int64_t first_row = p.batch * options_.batch_size();
+  for (int64_t begin = first_row; begin < train.size();
+       begin += options_.batch_size()) {
     const int64_t size = std::min(options_.batch_size(), train.size() - begin);
+    const int64_t step = p.epoch * per_epoch + p.batch + 1;
+    const std::string where = fmt::format("step {} (epoch {}, batch {})", step, epoch, p.batch + 1);
     const data::MultiTaskDataset batch = train.select(order.narrow(0, begin, size));
     auto out = model_->forward(batch);
     const at::Tensor loss = model_->loss(out, batch) + out.aux_loss;
     const double value = loss.item<double>();
-    MOEKIT_CHECK(std::isfinite(value), fmt::format("epoch {} batch {}", epoch, batches + 1),
+    MOEKIT_CHECK(std::isfinite(value), where,
                  "loss is {}; training stopped, the last good checkpoint is kept", value);
     optimizer_->zero_grad();
     loss.backward();
+    check_finite_gradients(*model_, where);
     optimizer_->step();
-    loss_sum += value;
-    ++batches;
+    p.loss_sum += value;
+    ++p.batch;
+    if (const int sig = stop_requested(); sig != 0 && begin + size < train.size()) {
+      std::string saved;
+      if (!options_.run_dir().empty()) {
+        save_checkpoint(p);
+        saved = path_in(options_.run_dir(), "checkpoint.pt");
+      }
+      throw Interrupted(sig, saved, where);
+    }
     const auto now = std::chrono::steady_clock::now();
     if (now - last_log > std::chrono::seconds(15)) {
       const double seconds = std::chrono::duration<double>(now - start).count();
-      const double rate = (begin + size) / seconds;
-      spdlog::info("epoch {} step {} loss {:.4f} {:.0f} rows/s ETA {:.0f}s", epoch, batches,
-                   loss_sum / batches, rate, (train.size() - begin - size) / rate);
+      const double rate = (begin + size - first_row) / std::max(seconds, 1e-9);
+      spdlog::info("epoch {} step {} loss {:.4f} {:.0f} rows/s ETA {:.0f}s", epoch, p.batch,
+                   p.loss_sum / p.batch, rate, (train.size() - begin - size) / rate);
       last_log = now;
     }
   }
-  return batches ? loss_sum / batches : 0.0;
+  return p.batch ? p.loss_sum / p.batch : 0.0;
 }
 
 Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
@@ -199,7 +220,9 @@ void append_metrics_line(const std::string& path, int64_t epoch, double train_lo
   line["seconds"] = seconds;
   std::ofstream out(path, std::ios::app);
   out << line.dump() << "\n";
-  MOEKIT_CHECK(out.good(), path, "cannot append metrics");
+  // Flush before checking: a full disk shows up only when the buffer is written.
+  out.flush();
+  MOEKIT_CHECK(out.good(), path, "cannot append metrics (disk full or directory gone?)");
 }
 
 void save_model(models::MultiTaskModel& model, const std::string& path) {
@@ -212,59 +235,75 @@ void save_model(models::MultiTaskModel& model, const std::string& path) {
 
 FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
                                 const data::MultiTaskDataset& valid, bool resume) {
+  const StopSignalScope stop_scope;
   const bool files = !options_.run_dir().empty();
-  if (files) fs::create_directories(options_.run_dir());
+  if (files) {
+    std::error_code ec;
+    fs::create_directories(options_.run_dir(), ec);
+    MOEKIT_CHECK(!ec, options_.run_dir(), "cannot create the run directory: {}", ec.message());
+  }
   const std::string metrics_path = files ? path_in(options_.run_dir(), "metrics.jsonl") : "";
   const std::string best_path = files ? path_in(options_.run_dir(), "best.pt") : "";
 
-  int64_t epoch = 0, best_epoch = 0, bad_epochs = 0;
-  double best_loss = std::numeric_limits<double>::infinity();
+  Progress p;
+  p.best_loss = std::numeric_limits<double>::infinity();
   if (resume) {
     MOEKIT_CHECK(files, "--resume", "needs a run directory");
-    MOEKIT_CHECK(load_checkpoint(epoch, best_loss, best_epoch, bad_epochs),
-                 path_in(options_.run_dir(), "checkpoint.pt"), "no checkpoint to resume from");
-    truncate_metrics(metrics_path, epoch);
-    spdlog::info("resumed at epoch {} (best validation loss {:.4f} at epoch {})", epoch, best_loss,
-                 best_epoch);
+    MOEKIT_CHECK(load_checkpoint(p), path_in(options_.run_dir(), "checkpoint.pt"),
+                 "no checkpoint to resume from");
+    truncate_metrics(metrics_path, p.epoch);
+    spdlog::info("resumed at epoch {} batch {} (best validation loss {:.4f} at epoch {})",
+                 p.epoch, p.batch, p.best_loss, p.best_epoch);
   } else if (files) {
-    std::ofstream(metrics_path, std::ios::trunc);
+    std::ofstream out(metrics_path, std::ios::trunc);
+    MOEKIT_CHECK(out.good(), metrics_path, "cannot create the metrics file");
   }
 
   // Best weights in memory too, so a run without files still ends on them.
   std::vector<at::Tensor> best_state;
   auto snapshot = [&] {
     best_state.clear();
-    for (const auto& p : model_->parameters()) best_state.push_back(p.detach().clone());
+    for (const auto& t : model_->parameters()) best_state.push_back(t.detach().clone());
     for (const auto& b : model_->buffers()) best_state.push_back(b.detach().clone());
   };
   FitResult result;
-  while (epoch < options_.epochs() && bad_epochs < options_.patience()) {
-    ++epoch;
+  while (p.epoch < options_.epochs() && p.bad_epochs < options_.patience()) {
     const auto start = std::chrono::steady_clock::now();
-    const double train_loss = train_epoch(train, epoch);
+    const double train_loss = train_epoch(train, p);
+    const int64_t epoch = ++p.epoch;
+    p.batch = 0;
+    p.loss_sum = 0;
     const Metrics metrics = evaluate(valid);
     MOEKIT_CHECK(std::isfinite(metrics.loss), fmt::format("epoch {}", epoch),
                  "validation loss is {}; training stopped, the last good checkpoint is kept",
                  metrics.loss);
     const double seconds =
         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-    if (metrics.loss < best_loss) {
-      best_loss = metrics.loss;
-      best_epoch = epoch;
-      bad_epochs = 0;
+    if (metrics.loss < p.best_loss) {
+      p.best_loss = metrics.loss;
+      p.best_epoch = epoch;
+      p.bad_epochs = 0;
       snapshot();
       if (files) save_model(model_, best_path);
     } else {
-      ++bad_epochs;
+      ++p.bad_epochs;
     }
     if (files) {
-      save_checkpoint(epoch, best_loss, best_epoch, bad_epochs);
+      // NOTE: the line goes first. A kill between the two leaves one line too many,
+      // which --resume truncates; the other order would lose the line for good.
       append_metrics_line(metrics_path, epoch, train_loss, metrics, seconds);
+      save_checkpoint(p);
     }
     spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
                  metrics.loss, seconds);
     if (on_epoch) on_epoch(epoch, train_loss, metrics);
+    if (const int sig = stop_requested(); sig != 0 && p.epoch < options_.epochs() &&
+                                          p.bad_epochs < options_.patience()) {
+      throw Interrupted(sig, files ? path_in(options_.run_dir(), "checkpoint.pt") : "",
+                        fmt::format("the end of epoch {}", epoch));
+    }
   }
+  const int64_t epoch = p.epoch, best_epoch = p.best_epoch, bad_epochs = p.bad_epochs;
   result.epochs_run = epoch;
   result.best_epoch = best_epoch;
   result.early_stopped = bad_epochs >= options_.patience();
@@ -272,7 +311,7 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
   if (!best_state.empty()) {
     torch::NoGradGuard no_grad;
     size_t i = 0;
-    for (auto& p : model_->parameters()) p.copy_(best_state[i++]);
+    for (auto& t : model_->parameters()) t.copy_(best_state[i++]);
     for (auto& b : model_->buffers()) b.copy_(best_state[i++]);
   } else if (files && fs::exists(best_path)) {
     torch::serialize::InputArchive archive;

@@ -17,6 +17,8 @@
 #include "moekit/core/error.h"
 #include "moekit/models/beam_search.h"
 #include "moekit/train/bleu.h"
+#include "moekit/train/finite_guard.h"
+#include "moekit/train/stop_signal.h"
 #include "moekit/train/thor_loss.h"
 
 namespace moekit::train {
@@ -211,7 +213,8 @@ double TranslationTrainer::validation_bleu(const ParallelCorpus& valid) {
 }
 
 void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best,
-                                         int64_t best_step) {
+                                         int64_t best_step, double window_loss,
+                                         int64_t window_steps) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
   model_->save(model_archive);
   optimizer_->save(optim_archive);
@@ -222,6 +225,8 @@ void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, 
   archive.write("batch_in_epoch", torch::tensor(batch_in_epoch));
   archive.write("best", torch::tensor(best, torch::kDouble));
   archive.write("best_step", torch::tensor(best_step));
+  archive.write("window_loss", torch::tensor(window_loss, torch::kDouble));
+  archive.write("window_steps", torch::tensor(window_steps));
   archive.write("rng", global_generator().get_state());
   save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
 }
@@ -229,11 +234,20 @@ void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, 
 TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
                                              const ParallelCorpus& valid, bool resume) {
   MOEKIT_CHECK(!train.pairs.empty(), "train", "the training split is empty");
+  const StopSignalScope stop_scope;
   const bool write = !options_.run_dir().empty();
   const bool higher_better = options_.best_metric() == "bleu";
   int64_t epoch = 0, batch_in_epoch = 0, best_step = 0;
+  // The train-loss window of metrics.jsonl: saved too, so a stop between two log
+  // lines resumes to the same line.
+  double window_loss = 0;
+  int64_t window_steps = 0;
   double best = higher_better ? -1.0 : std::numeric_limits<double>::infinity();
-  if (write) fs::create_directories(options_.run_dir());
+  if (write) {
+    std::error_code ec;
+    fs::create_directories(options_.run_dir(), ec);
+    MOEKIT_CHECK(!ec, options_.run_dir(), "cannot create the run directory: {}", ec.message());
+  }
   const std::string metrics_path = write ? path_in(options_.run_dir(), "metrics.jsonl") : "";
   if (resume) {
     MOEKIT_CHECK(write, "train.run_dir", "--resume needs a run directory");
@@ -256,6 +270,10 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
       best = read("best").item<double>();
       best_step = read("best_step").item<int64_t>();
       global_generator().set_state(read("rng"));
+      // Absent in checkpoints written before stops could fall between log lines.
+      at::Tensor wl, ws;
+      if (archive.try_read("window_loss", wl)) window_loss = wl.item<double>();
+      if (archive.try_read("window_steps", ws)) window_steps = ws.item<int64_t>();
     } catch (const c10::Error& e) {
       throw Error(path, "not a translation checkpoint matching this config: " +
                             std::string(e.what_without_backtrace()));
@@ -269,13 +287,14 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
   const auto& o = model_->options;
   model_->train();
   TranslationFitResult result;
-  double window_loss = 0;
-  int64_t window_steps = 0, window_tokens = 0;
+  int64_t window_tokens = 0;
   auto window_start = std::chrono::steady_clock::now();
   auto log_metrics = [&](const nlohmann::ordered_json& j) {
     if (!write) return;
     std::ofstream out(metrics_path, std::ios::app);
     out << j.dump() << "\n";
+    out.flush();
+    MOEKIT_CHECK(out.good(), metrics_path, "cannot append metrics (disk full or directory gone?)");
   };
 
   while (step_ < options_.max_steps()) {
@@ -304,10 +323,14 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
                out1.aux_loss;
       }
       const double value = loss.item<double>();
-      MOEKIT_CHECK(std::isfinite(value), "train",
-                   "loss is {} at step {}; lower train.lr or raise train.warmup_steps", value,
-                   step_ + 1);
+      const std::string where =
+          fmt::format("step {} (epoch {}, batch {})", step_ + 1, epoch, batch_in_epoch + 1);
+      MOEKIT_CHECK(std::isfinite(value), where,
+                   "loss is {}; training stopped, the last good checkpoint is kept (lower "
+                   "train.lr or raise train.warmup_steps)",
+                   value);
       loss.backward();
+      check_finite_gradients(*model_, where);
       if (options_.clip_norm() > 0) {
         torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.clip_norm());
       }
@@ -361,7 +384,17 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
           }
         }
         result.best_loss = higher_better ? result.best_loss : best;
-        if (write) save_checkpoint(epoch, batch_in_epoch + 1, best, best_step);
+        if (write) {
+          save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
+        }
+      }
+      if (const int sig = stop_requested(); sig != 0 && step_ < options_.max_steps()) {
+        std::string saved;
+        if (write) {
+          save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
+          saved = path_in(options_.run_dir(), "checkpoint.pt");
+        }
+        throw Interrupted(sig, saved, fmt::format("step {}", step_));
       }
     }
     if (batch_in_epoch >= static_cast<int64_t>(batches.size())) {

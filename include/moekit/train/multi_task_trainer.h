@@ -46,6 +46,9 @@ struct FitResult {
 /// Adam on the summed task losses + aux losses, one validation per epoch,
 /// early stopping on validation loss, atomic checkpoints after every epoch and
 /// an exact --resume (model, optimiser, RNG and counters come back).
+/// NaN/Inf in the loss or a gradient throws moekit::Error naming the step before
+/// anything is written, so the last good checkpoint stays. SIGINT/SIGTERM (see
+/// stop_signal.h) save a checkpoint at the next step and throw Interrupted.
 class MultiTaskTrainer {
  public:
   MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options);
@@ -62,9 +65,20 @@ class MultiTaskTrainer {
   std::function<void(int64_t, double, const Metrics&)> on_epoch;
 
  private:
-  void save_checkpoint(int64_t epoch, double best_loss, int64_t best_epoch, int64_t bad_epochs);
-  bool load_checkpoint(int64_t& epoch, double& best_loss, int64_t& best_epoch, int64_t& bad_epochs);
-  double train_epoch(const data::MultiTaskDataset& train, int64_t epoch);
+  // Where training stands: what checkpoint.pt stores besides model and optimiser.
+  struct Progress {
+    int64_t epoch = 0;       // epochs completed
+    int64_t batch = 0;       // batches completed in epoch + 1 (a stop mid-epoch)
+    double loss_sum = 0;     // summed train loss of those batches
+    double best_loss = 0;    // lowest validation loss so far (+inf before the first)
+    int64_t best_epoch = 0;
+    int64_t bad_epochs = 0;
+  };
+  void save_checkpoint(const Progress& p);
+  bool load_checkpoint(Progress& p);
+  /// Runs the rest of epoch p.epoch + 1 from batch p.batch; returns its mean loss.
+  /// On a stop signal saves a mid-epoch checkpoint and throws Interrupted.
+  double train_epoch(const data::MultiTaskDataset& train, Progress& p);
 
   models::MultiTaskModel model_;
   TrainerOptions options_;

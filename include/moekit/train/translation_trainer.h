@@ -91,7 +91,9 @@ class TranslationTrainer {
   ~TranslationTrainer();
 
   /// Trains to max_steps; with `resume` continues from run_dir/checkpoint.pt exactly.
-  /// A NaN/Inf loss throws moekit::Error naming the step.
+  /// A NaN/Inf loss or gradient throws moekit::Error naming the step before anything
+  /// is written (the last good checkpoint stays). SIGINT/SIGTERM save a checkpoint
+  /// after the current step and throw Interrupted (stop_signal.h).
   TranslationFitResult fit(const ParallelCorpus& train, const ParallelCorpus& valid,
                            bool resume = false);
 
@@ -103,7 +105,8 @@ class TranslationTrainer {
   int64_t step() const { return step_; }
 
  private:
-  void save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best, int64_t best_step);
+  void save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best, int64_t best_step,
+                       double window_loss, int64_t window_steps);
   void set_learning_rate();
 
   models::Transformer model_;
