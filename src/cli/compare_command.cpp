@@ -41,7 +41,12 @@ void run_compare_command(const CompareArgs& args) {
     std::cerr << line << std::endl;
   });
   std::cout << result.table;
-  std::cerr << fmt::format("wrote {}/compare.md and {}/compare.csv", out, out) << std::endl;
+  if (!result.plot_written) {
+    std::cerr << "warning: gnuplot is missing or failed; no compare.svg written" << std::endl;
+  }
+  std::cerr << fmt::format("wrote {0}/compare.md, compare.csv, compare_summary.csv{1}", out,
+                           result.plot_written ? ", compare.svg" : "")
+            << std::endl;
 }
 
 }  // namespace

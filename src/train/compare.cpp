@@ -3,6 +3,7 @@
 #include <fmt/format.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <filesystem>
@@ -12,6 +13,7 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
 #include "moekit/train/experiment.h"
+#include "moekit/train/gnuplot.h"
 
 namespace moekit::train {
 namespace fs = std::filesystem;
@@ -68,39 +70,110 @@ RunRecord run_once(const Config& base, const std::vector<std::string>& overrides
   return record;
 }
 
-std::string summary_table(const std::vector<RunRecord>& runs) {
+namespace {
+
+// Mean ± std per (gate, local search) group of every summary column.
+struct GroupStats {
+  std::vector<std::string> columns;  // "valid loss", "test <metric>"..., "active experts", "train s"
+  struct Row {
+    std::string group;
+    size_t runs = 0;
+    std::vector<std::pair<double, double>> mean_std;  // one per column
+  };
+  std::vector<Row> rows;  // groups in first-seen order
+};
+
+GroupStats group_stats(const std::vector<RunRecord>& runs) {
   MOEKIT_CHECK(!runs.empty(), "summary_table", "no runs to summarise");
+  std::vector<std::string> metrics{"loss"};
+  for (const auto& [name, value] : runs.front().test.values) metrics.push_back(name);
+  std::vector<std::function<double(const RunRecord&)>> fields{
+      [](const RunRecord& r) { return r.valid_loss; }};
+  GroupStats stats;
+  stats.columns.push_back("valid loss");
+  for (const auto& m : metrics) {
+    stats.columns.push_back("test " + m);
+    fields.push_back([m](const RunRecord& r) { return m == "loss" ? r.test.loss : r.test.get(m); });
+  }
+  stats.columns.push_back("active experts");
+  fields.push_back([](const RunRecord& r) { return r.test.active_experts; });
+  stats.columns.push_back("train s");
+  fields.push_back([](const RunRecord& r) { return r.train_seconds; });
+
   std::vector<std::string> order;
   std::map<std::string, std::vector<const RunRecord*>> groups;
   for (const auto& r : runs) {
     if (!groups.count(group_name(r))) order.push_back(group_name(r));
     groups[group_name(r)].push_back(&r);
   }
-  std::vector<std::string> metrics{"loss"};
-  for (const auto& [name, value] : runs.front().test.values) metrics.push_back(name);
+  for (const auto& g : order) {
+    GroupStats::Row row{g, groups[g].size(), {}};
+    for (const auto& field : fields) {
+      std::vector<double> v;
+      for (const RunRecord* r : groups[g]) v.push_back(field(*r));
+      row.mean_std.push_back(mean_std(v));
+    }
+    stats.rows.push_back(std::move(row));
+  }
+  return stats;
+}
 
-  std::string out = "| gate | runs | valid loss |";
-  std::string rule = "|---|---|---|";
-  for (const auto& m : metrics) {
-    out += fmt::format(" test {} |", m);
+std::string csv_name(std::string column) {
+  std::replace(column.begin(), column.end(), ' ', '_');
+  return column;
+}
+
+// compare.svg: one panel per test metric (losses left out), bars of the mean
+// with the std as error bars, one bar per group.
+bool plot_summary(const fs::path& dir, const GroupStats& stats) {
+  std::vector<size_t> panels;
+  for (size_t c = 0; c < stats.columns.size(); ++c) {
+    const std::string& name = stats.columns[c];
+    if (name.rfind("test ", 0) == 0 && name.find("loss") == std::string::npos) panels.push_back(c);
+  }
+  if (panels.empty()) return false;
+  std::string script = fmt::format(
+      "set datafile separator ','\nset style fill solid 0.5 border -1\nset boxwidth 0.7\n"
+      "set xtics rotate by -35\nset grid ytics\nunset key\nset multiplot layout 1,{}\n",
+      panels.size());
+  for (size_t c : panels) {
+    // Column 1 = group, 2 = runs, then mean/std pairs.
+    const size_t mean_col = 3 + 2 * c;
+    script += fmt::format("set title '{}'\nplot '{}' skip 1 using 0:{}:{}:xtic(1) with boxerrorbars\n",
+                          stats.columns[c], (dir / "compare_summary.csv").string(), mean_col,
+                          mean_col + 1);
+  }
+  script += "unset multiplot\n";
+  return render_svg((dir / "compare.svg").string(), script);
+}
+
+}  // namespace
+
+std::string summary_table(const std::vector<RunRecord>& runs) {
+  const GroupStats stats = group_stats(runs);
+  std::string out = "| gate | runs |";
+  std::string rule = "|---|---|";
+  for (const auto& c : stats.columns) {
+    out += fmt::format(" {} |", c);
     rule += "---|";
   }
-  out += " active experts | train s |\n" + rule + "---|---|\n";
-  for (const auto& g : order) {
-    const auto& rs = groups[g];
-    auto column = [&](const std::function<double(const RunRecord&)>& f) {
-      std::vector<double> v;
-      for (const RunRecord* r : rs) v.push_back(f(*r));
-      const auto [mean, sd] = mean_std(v);
-      return fmt::format(" {:.4f} ± {:.4f} |", mean, sd);
-    };
-    out += fmt::format("| {} | {} |", g, rs.size());
-    out += column([](const RunRecord& r) { return r.valid_loss; });
-    for (const auto& m : metrics) {
-      out += column([&](const RunRecord& r) { return m == "loss" ? r.test.loss : r.test.get(m); });
-    }
-    out += column([](const RunRecord& r) { return r.test.active_experts; });
-    out += column([](const RunRecord& r) { return r.train_seconds; });
+  out += "\n" + rule + "\n";
+  for (const auto& row : stats.rows) {
+    out += fmt::format("| {} | {} |", row.group, row.runs);
+    for (const auto& [mean, sd] : row.mean_std) out += fmt::format(" {:.4f} ± {:.4f} |", mean, sd);
+    out += "\n";
+  }
+  return out;
+}
+
+std::string summary_csv(const std::vector<RunRecord>& runs) {
+  const GroupStats stats = group_stats(runs);
+  std::string out = "group,runs";
+  for (const auto& c : stats.columns) out += fmt::format(",{0}_mean,{0}_std", csv_name(c));
+  out += "\n";
+  for (const auto& row : stats.rows) {
+    out += fmt::format("{},{}", csv_cell(row.group), row.runs);
+    for (const auto& [mean, sd] : row.mean_std) out += fmt::format(",{:.6g},{:.6g}", mean, sd);
     out += "\n";
   }
   return out;
@@ -127,6 +200,17 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress) {
   options.validate();
   CompareResult result;
+  // Tables are rewritten after every run, so a long study that is stopped
+  // part-way still leaves the finished runs' table behind.
+  const auto write_tables = [&] {
+    result.table = summary_table(result.runs);
+    if (options.out_dir().empty()) return;
+    fs::create_directories(options.out_dir());
+    write_text_atomically((fs::path(options.out_dir()) / "compare.md").string(), result.table);
+    write_text_atomically((fs::path(options.out_dir()) / "compare.csv").string(), runs_csv(result.runs));
+    write_text_atomically((fs::path(options.out_dir()) / "compare_summary.csv").string(),
+                          summary_csv(result.runs));
+  };
   for (const auto& gate : options.gates()) {
     for (const bool ls : options.local_search()) {
       for (int64_t seed = 0; seed < options.seeds(); ++seed) {
@@ -137,6 +221,7 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
         } catch (const Error& e) {
           throw e.with_prefix(fmt::format("compare gate {}{} seed {}", gate, ls ? " + LS" : "", seed));
         }
+        write_tables();
         const RunRecord& r = result.runs.back();
         if (progress) {
           progress(fmt::format("{} seed {}: valid loss {:.4f}, test loss {:.4f}, {} epochs, {:.1f} s",
@@ -146,11 +231,8 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
       }
     }
   }
-  result.table = summary_table(result.runs);
-  if (!options.out_dir().empty()) {
-    fs::create_directories(options.out_dir());
-    write_text_atomically((fs::path(options.out_dir()) / "compare.md").string(), result.table);
-    write_text_atomically((fs::path(options.out_dir()) / "compare.csv").string(), runs_csv(result.runs));
+  if (!options.out_dir().empty() && !result.runs.empty()) {
+    result.plot_written = plot_summary(options.out_dir(), group_stats(result.runs));
   }
   return result;
 }

@@ -6,12 +6,12 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/train/gnuplot.h"
 
 namespace moekit::train {
 namespace fs = std::filesystem;
@@ -56,8 +56,6 @@ void range_from(SearchDim& dim, const YAML::Node& low, const YAML::Node& high, b
   }
 }
 
-std::string group_of(const RunRecord& r) { return r.gate + (r.local_search ? " + LS" : ""); }
-
 std::string curve_csv(const std::vector<std::pair<std::string, std::vector<double>>>& curves) {
   std::string out = "n";
   size_t longest = 0;
@@ -74,22 +72,15 @@ std::string curve_csv(const std::vector<std::pair<std::string, std::vector<doubl
   return out;
 }
 
-// Renders expected_best.csv with gnuplot; false when gnuplot is absent or fails.
+// Renders expected_best.csv as expected_best.svg; false when gnuplot is absent or fails.
 bool plot_curves(const fs::path& dir, size_t n_curves) {
-  if (std::system("command -v gnuplot >/dev/null 2>&1") != 0) return false;
-  const fs::path script = dir / "expected_best.gp";
-  std::string text = fmt::format(
-      "set terminal svg size 720,480 background rgb 'white'\n"
-      "set output '{}'\n"
-      "set datafile separator ','\n"
-      "set key autotitle columnhead top right\n"
-      "set xlabel 'trials'\nset ylabel 'expected best validation loss'\n"
-      "set grid\n"
-      "plot for [i=2:{}] '{}' using 1:i with linespoints\n",
-      (dir / "expected_best.svg").string(), n_curves + 1, (dir / "expected_best.csv").string());
-  write_text_atomically(script.string(), text);
-  const std::string cmd = fmt::format("gnuplot '{}' >/dev/null 2>&1", script.string());
-  return std::system(cmd.c_str()) == 0 && fs::exists(dir / "expected_best.svg");
+  return render_svg((dir / "expected_best.svg").string(),
+                    fmt::format("set datafile separator ','\n"
+                                "set key autotitle columnhead top right\n"
+                                "set xlabel 'trials'\nset ylabel 'expected best validation loss'\n"
+                                "set grid\n"
+                                "plot for [i=2:{}] '{}' using 1:i with linespoints\n",
+                                n_curves + 1, (dir / "expected_best.csv").string()));
 }
 
 }  // namespace

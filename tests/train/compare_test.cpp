@@ -48,6 +48,10 @@ TEST(TrainCompare, WritesOneRowPerGateAndOneCsvLinePerRun) {
   EXPECT_EQ(read(out / "compare.md"), result.table);
   const std::string csv = read(out / "compare.csv");
   EXPECT_EQ(std::count(csv.begin(), csv.end(), '\n'), 5) << csv;  // header + 4 runs
+  EXPECT_EQ(read(out / "compare_summary.csv"), summary_csv(result.runs));
+  // gnuplot comes with scripts/setup.sh, so the plot must be there.
+  EXPECT_TRUE(result.plot_written);
+  EXPECT_NE(read(out / "compare.svg").find("<svg"), std::string::npos);
   // Different seeds give different models, hence a nonzero spread.
   EXPECT_NE(result.runs[0].test.loss, result.runs[1].test.loss);
 }
@@ -70,6 +74,22 @@ TEST(TrainCompare, SummaryIsMeanAndSampleStdOverSeeds) {
   const std::string table = summary_table({a, b});
   EXPECT_NE(table.find("2.0000 ± 1.4142"), std::string::npos) << table;
   EXPECT_NE(table.find("0.5000 ± 0.0000"), std::string::npos) << table;
+}
+
+TEST(TrainCompare, SummaryCsvHasMeanAndStdColumnsPerGroup) {
+  RunRecord a, b, c;
+  a.gate = b.gate = c.gate = "topk";
+  c.local_search = true;
+  a.test.loss = 1.0;
+  b.test.loss = 3.0;
+  c.test.loss = 2.0;
+  a.test.values = b.test.values = c.test.values = {{"m", 0.25}};
+  const std::string csv = summary_csv({a, b, c});
+  EXPECT_EQ(csv.substr(0, csv.find('\n')),
+            "group,runs,valid_loss_mean,valid_loss_std,test_loss_mean,test_loss_std,test_m_mean,"
+            "test_m_std,active_experts_mean,active_experts_std,train_s_mean,train_s_std");
+  EXPECT_NE(csv.find("\ntopk,2,0,0,2,1.41421,0.25,0,"), std::string::npos) << csv;
+  EXPECT_NE(csv.find("\ntopk + LS,1,0,0,2,0,0.25,0,"), std::string::npos) << csv;
 }
 
 TEST(TrainCompare, UnknownGateNamesTheRun) {

@@ -42,6 +42,7 @@ struct CompareOptions {
 struct CompareResult {
   std::vector<RunRecord> runs;
   std::string table;  // Markdown, one row per (gate, local search)
+  bool plot_written = false;  // compare.svg; false when gnuplot is missing or failed
 };
 
 /// Runs gates x local-search settings x seeds 0..seeds-1 and summarises the
@@ -52,6 +53,10 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
 /// Markdown table: one row per (gate, local search) in first-seen order, mean ±
 /// std (sample std; 0 for one run) of every test metric, active experts, time.
 std::string summary_table(const std::vector<RunRecord>& runs);
+
+/// CSV of the same summary as summary_table: group, runs, then `<column>_mean`,
+/// `<column>_std` for valid loss, every test metric, active experts and time.
+std::string summary_csv(const std::vector<RunRecord>& runs);
 
 /// CSV, one row per run: gate, local_search, seed, params, valid_loss, test metrics, time.
 std::string runs_csv(const std::vector<RunRecord>& runs);
