@@ -37,8 +37,7 @@ TEST(GateSoftmax, GradMatchesFiniteDifferences) {
   gate->to(torch::kDouble);
   auto x = torch::randn({5, 3}, torch::kDouble).requires_grad_();
   auto probe = torch::randn({5, 4}, torch::kDouble);
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate->parameters()) inputs.push_back(p);
+  const auto inputs = testing::grad_inputs(*gate, x);
   testing::expect_grad_matches_finite_differences(
       [&] { return (gate->forward({x, {}, {}}).weights * probe).sum(); }, inputs);
 }

@@ -88,8 +88,7 @@ TEST(GateSwitch, GradMatchesFiniteDifferences) {
   gate->to(torch::kDouble);
   auto x = torch::randn({6, 3}, torch::kDouble).requires_grad_();
   auto probe = torch::randn({6, 4}, torch::kDouble);
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate->parameters()) inputs.push_back(p);
+  const auto inputs = testing::grad_inputs(*gate, x);
   testing::expect_grad_matches_finite_differences(
       [&] {
         return (gate->forward({x, {}, {}}).weights * probe).sum();
@@ -102,8 +101,7 @@ TEST(GateSwitch, AuxLossGradMatchesFiniteDifferences) {
   auto gate = make_gate("switch", GateOptions(3, 4).balance_weight(1.0));
   gate->to(torch::kDouble);
   auto x = torch::randn({6, 3}, torch::kDouble).requires_grad_();
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate->parameters()) inputs.push_back(p);
+  const auto inputs = testing::grad_inputs(*gate, x);
   const double worst = testing::expect_grad_matches_finite_differences(
       [&] {
         return gate->forward({x, {}, {}}).aux_loss;

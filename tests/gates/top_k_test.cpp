@@ -155,8 +155,7 @@ TEST(GateTopK, GradMatchesFiniteDifferences) {
   gate->to(torch::kDouble);
   auto x = torch::randn({6, 3}, torch::kDouble).requires_grad_();
   auto probe = torch::randn({6, 4}, torch::kDouble);
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate->parameters()) inputs.push_back(p);
+  const auto inputs = testing::grad_inputs(*gate, x);
   testing::expect_grad_matches_finite_differences(
       [&] {
         torch::manual_seed(3);
@@ -170,8 +169,7 @@ TEST(GateTopK, AuxLossGradMatchesFiniteDifferences) {
   auto gate = make_gate("topk", top_k_options(3, 4, 2));
   gate->to(torch::kDouble);
   auto x = torch::randn({6, 3}, torch::kDouble).requires_grad_();
-  std::vector<torch::Tensor> inputs{x};
-  for (auto& p : gate->parameters()) inputs.push_back(p);
+  const auto inputs = testing::grad_inputs(*gate, x);
   // The smooth load estimator makes the aux loss depend on the noise projection.
   auto noise_weight = gate->named_parameters()["noise_proj.weight"];
   torch::manual_seed(3);
