@@ -377,13 +377,14 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         if (improved) {
           best = metric;
           best_step = step_;
+          result.best_bleu = bleu;
+          result.best_loss = vloss;
           if (write) {
             torch::serialize::OutputArchive archive;
             model_->save(archive);
             save_archive_atomically(archive, path_in(options_.run_dir(), "best.pt"));
           }
         }
-        result.best_loss = higher_better ? result.best_loss : best;
         if (write) {
           save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
         }

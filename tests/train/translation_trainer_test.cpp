@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -129,6 +130,10 @@ TEST(TrainTranslationTrainer, ResumeContinuesLikeAnUninterruptedRun) {
   EXPECT_EQ(fit.steps, 16);
   EXPECT_TRUE(fs::exists(fs::path(full) / "checkpoint.pt"));
   EXPECT_TRUE(fs::exists(fs::path(full) / "best.pt"));
+  // Both validation metrics of the best step are reported, whichever picked it.
+  EXPECT_GT(fit.best_step, 0);
+  EXPECT_TRUE(std::isfinite(fit.best_bleu) && fit.best_bleu >= 0) << fit.best_bleu;
+  EXPECT_TRUE(std::isfinite(fit.best_loss) && fit.best_loss > 0) << fit.best_loss;
 
   torch::manual_seed(1);
   TranslationTrainer b1(tiny_model(tok), tok, tiny_options(split, 8));

@@ -3,6 +3,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -76,7 +77,10 @@ std::vector<std::string> translate_lines(models::Transformer& model,
 
 struct TranslationFitResult {
   int64_t steps = 0;
-  double best_bleu = 0, best_loss = 0;
+  /// Validation BLEU and loss at best_step. NaN where unknown: a run resumed after
+  /// its best step keeps only the metric that picked it.
+  double best_bleu = std::numeric_limits<double>::quiet_NaN();
+  double best_loss = std::numeric_limits<double>::quiet_NaN();
   int64_t best_step = 0;
   double last_train_loss = 0;
 };
