@@ -120,8 +120,9 @@ TEST(DistProcessGroup, WorkerPeerFailure) {
   const std::string mode = std::getenv("MOEKIT_TEST_PEER_FAILURE");
   if (group.rank() == 1) {
     if (mode == "kill") std::raise(SIGKILL);
-    // Hangs past rank 0's timeout, then leaves without joining the collective.
-    std::this_thread::sleep_for(std::chrono::milliseconds(4500));
+    // Hangs well past rank 0's timeout (slack for a loaded machine), then leaves
+    // without joining the collective.
+    std::this_thread::sleep_for(std::chrono::milliseconds(7000));
     return;
   }
   const auto start = std::chrono::steady_clock::now();
@@ -140,7 +141,8 @@ TEST(DistProcessGroup, WorkerPeerFailure) {
       << message;
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_LT(seconds, 3.0 + 2.0);
+  // The 3 s timeout plus slack for a loaded 2-core machine running other tests.
+  EXPECT_LT(seconds, 3.0 + 3.5);
 }
 
 TEST(DistProcessGroup, DeadOrHungPeerMakesOtherRankFail) {
@@ -149,10 +151,10 @@ TEST(DistProcessGroup, DeadOrHungPeerMakesOtherRankFail) {
     SCOPED_TRACE(mode);
     const auto exits = run_workers("DistProcessGroup.WorkerPeerFailure", 2,
                                    {{"MOEKIT_DIST_TIMEOUT", "3"}, {"MOEKIT_TEST_PEER_FAILURE", mode}},
-                                   /*limit_s=*/12);
+                                   /*limit_s=*/30);
     EXPECT_TRUE(exits[0].exited_ok()) << exits[0].log;
     EXPECT_NE(exits[0].log.find("[  PASSED  ] 1 test"), std::string::npos) << exits[0].log;
-    EXPECT_LT(exits[0].seconds, 10.0);
+    EXPECT_LT(exits[0].seconds, 20.0);  // start-up and rendezvous included
     if (mode == "kill") {
       EXPECT_TRUE(WIFSIGNALED(exits[1].status) && WTERMSIG(exits[1].status) == SIGKILL);
     }
