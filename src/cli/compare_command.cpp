@@ -40,13 +40,20 @@ void run_compare_command(const CompareArgs& args) {
   const auto result = train::run_compare(config, options, [](const std::string& line) {
     std::cerr << line << std::endl;
   });
-  std::cout << result.table;
-  if (!result.plot_written) {
-    std::cerr << "warning: gnuplot is missing or failed; no compare.svg written" << std::endl;
+  if (!result.runs.empty()) {
+    std::cout << result.table;
+    if (!result.plot_written) {
+      std::cerr << "warning: gnuplot is missing or failed; no compare.svg written" << std::endl;
+    }
+    std::cerr << fmt::format("wrote {0}/compare.md, compare.csv, compare_summary.csv{1}", out,
+                             result.plot_written ? ", compare.svg" : "")
+              << std::endl;
   }
-  std::cerr << fmt::format("wrote {0}/compare.md, compare.csv, compare_summary.csv{1}", out,
-                           result.plot_written ? ", compare.svg" : "")
-            << std::endl;
+  if (!result.failures.empty()) {
+    std::string what = fmt::format("{} gate setting(s) failed and were skipped:", result.failures.size());
+    for (const auto& f : result.failures) what += "\n  " + f;
+    throw Error("compare", what);
+  }
 }
 
 }  // namespace

@@ -213,20 +213,24 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
   };
   for (const auto& gate : options.gates()) {
     for (const bool ls : options.local_search()) {
+      const std::string group = gate + (ls ? " + LS" : "");
       for (int64_t seed = 0; seed < options.seeds(); ++seed) {
         try {
           result.runs.push_back(run_once(config, {"gate.name=" + gate,
                                                   fmt::format("gate.local_search={}", ls),
                                                   fmt::format("train.seed={}", seed)}));
         } catch (const Error& e) {
-          throw e.with_prefix(fmt::format("compare gate {}{} seed {}", gate, ls ? " + LS" : "", seed));
+          // One gate that cannot run here (e.g. hash without ids) should not cost
+          // the others' results: skip its remaining seeds, report it at the end.
+          result.failures.push_back(fmt::format("{} seed {}: {}", group, seed, e.what()));
+          if (progress) progress("failed: " + result.failures.back());
+          break;
         }
         write_tables();
         const RunRecord& r = result.runs.back();
         if (progress) {
           progress(fmt::format("{} seed {}: valid loss {:.4f}, test loss {:.4f}, {} epochs, {:.1f} s",
-                               group_name(r), seed, r.valid_loss, r.test.loss, r.epochs,
-                               r.train_seconds));
+                               group, seed, r.valid_loss, r.test.loss, r.epochs, r.train_seconds));
         }
       }
     }

@@ -92,13 +92,15 @@ TEST(TrainCompare, SummaryCsvHasMeanAndStdColumnsPerGroup) {
   EXPECT_NE(csv.find("\ntopk + LS,1,0,0,2,0,0.25,0,"), std::string::npos) << csv;
 }
 
-TEST(TrainCompare, UnknownGateNamesTheRun) {
-  try {
-    run_compare(tiny_config(), CompareOptions().gates({"nosuchgate"}));
-    FAIL() << "expected an error";
-  } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("nosuchgate"), std::string::npos) << e.what();
-  }
+TEST(TrainCompare, FailingGateIsReportedAndTheOthersStillRun) {
+  const auto result =
+      run_compare(tiny_config(), CompareOptions().gates({"nosuchgate", "softmax"}).seeds(2));
+  ASSERT_EQ(result.failures.size(), 1u);  // its second seed is skipped, not retried
+  EXPECT_EQ(result.failures[0].rfind("nosuchgate seed 0: ", 0), 0u) << result.failures[0];
+  EXPECT_NE(result.failures[0].find("unknown gate"), std::string::npos) << result.failures[0];
+  ASSERT_EQ(result.runs.size(), 2u);
+  EXPECT_EQ(result.runs[0].gate, "softmax");
+  EXPECT_NE(result.table.find("| softmax | 2 |"), std::string::npos) << result.table;
 }
 
 }  // namespace

@@ -43,10 +43,14 @@ struct CompareResult {
   std::vector<RunRecord> runs;
   std::string table;  // Markdown, one row per (gate, local search)
   bool plot_written = false;  // compare.svg; false when gnuplot is missing or failed
+  /// "<gate>[ + LS] seed <s>: <error>" for each (gate, local search) that failed;
+  /// its remaining seeds are skipped, the other gates still run.
+  std::vector<std::string> failures;
 };
 
 /// Runs gates x local-search settings x seeds 0..seeds-1 and summarises the
 /// test metrics as mean ± std over seeds. `progress` gets one line per run.
+/// A run that throws moekit::Error is recorded in `failures` (see there).
 CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress = {});
 
