@@ -134,7 +134,8 @@ bool plot_summary(const fs::path& dir, const GroupStats& stats) {
   if (panels.empty()) return false;
   std::string script = fmt::format(
       "set datafile separator ','\nset style fill solid 0.5 border -1\nset boxwidth 0.7\n"
-      "set xtics rotate by -35\nset grid ytics\nunset key\nset multiplot layout 1,{}\n",
+      "set xtics rotate by -35\nset grid ytics\nset yrange [0:*]\nset offsets 0.6, 0.6, 0, 0\nunset key\n"
+      "set multiplot layout 1,{}\n",
       panels.size());
   for (size_t c : panels) {
     // Column 1 = group, 2 = runs, then mean/std pairs.
