@@ -29,7 +29,7 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
   return {mean, sd};
 }
 
-std::string group_name(const RunRecord& r) { return r.gate + (r.local_search ? " + LS" : ""); }
+std::string group_name(const RunRecord& r) { return group_label(r.gate, r.local_search); }
 
 // CSV cells may hold commas only when quoted.
 std::string csv_cell(const std::string& s) {
@@ -40,6 +40,10 @@ std::string csv_cell(const std::string& s) {
 }
 
 }  // namespace
+
+std::string group_label(const std::string& gate, bool local_search) {
+  return gate + (local_search ? " + LS" : "");
+}
 
 void CompareOptions::validate() const {
   MOEKIT_CHECK(!gates().empty(), "gates", "must name at least one gate");
@@ -214,7 +218,7 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
   };
   for (const auto& gate : options.gates()) {
     for (const bool ls : options.local_search()) {
-      const std::string group = gate + (ls ? " + LS" : "");
+      const std::string group = group_label(gate, ls);
       for (int64_t seed = 0; seed < options.seeds(); ++seed) {
         try {
           result.runs.push_back(run_once(config, {"gate.name=" + gate,

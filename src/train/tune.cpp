@@ -194,7 +194,7 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
   std::vector<std::pair<std::string, std::vector<size_t>>> groups;
   for (const auto& gate : options.gates()) {
     for (const bool ls : options.local_search()) {
-      groups.push_back({gate + (ls ? " + LS" : ""), {}});
+      groups.push_back({group_label(gate, ls), {}});
       for (int64_t t = 0; t < options.trials(); ++t) {
         std::vector<std::string> overrides{"gate.name=" + gate,
                                            fmt::format("gate.local_search={}", ls),

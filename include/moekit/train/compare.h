@@ -54,6 +54,9 @@ struct CompareResult {
 CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress = {});
 
+/// The row label of a (gate, local search) setting in tables and plots: "topk + LS".
+std::string group_label(const std::string& gate, bool local_search);
+
 /// Markdown table: one row per (gate, local search) in first-seen order, mean ±
 /// std (sample std; 0 for one run) of every test metric, active experts, time.
 std::string summary_table(const std::vector<RunRecord>& runs);
