@@ -12,6 +12,8 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/config.h"
 #include "moekit/core/error.h"
+#include "moekit/dist/expert_parallel.h"
+#include "moekit/dist/process_group.h"
 #include "moekit/train/experiment.h"
 
 namespace moekit::cli {
@@ -50,12 +52,17 @@ void run_train(const TrainArgs& args) {
   Config config = Config::load(args.resume && fs::exists(resolved) ? resolved : args.config);
   for (const auto& s : args.sets) config.set(s);
   train::MultiTaskExperiment ex = train::load_experiment(config);
+  // Under `moekit launch` (or torchrun-style variables) this process is one rank.
+  const std::shared_ptr<dist::Group> group = dist::default_group();
+  const bool writer = group->rank() == 0;
   fs::create_directories(run);
-  write_text_atomically(resolved, config.dump());
+  if (writer) write_text_atomically(resolved, config.dump());
 
   torch::manual_seed(ex.trainer_options.seed());
   models::MultiTaskModel model = build_model(ex, config);
-  train::MultiTaskTrainer trainer(model, ex.trainer_options.run_dir(run));
+  dist::broadcast_module(*group, *model);
+  dist::shard_moe_experts(group, *model);
+  train::MultiTaskTrainer trainer(model, ex.trainer_options.run_dir(run), group);
   const auto start = std::chrono::steady_clock::now();
   const train::FitResult fit = trainer.fit(ex.train, ex.valid, args.resume);
   const double seconds =
@@ -69,6 +76,8 @@ void run_train(const TrainArgs& args) {
   results["train_seconds"] = seconds;
   results["valid"] = to_json(fit.best_valid);
   results["test"] = to_json(test);
+  if (!writer) return;
+  results["world_size"] = group->world_size();
   write_text_atomically((fs::path(run) / "results.json").string(), results.dump(2) + "\n");
   std::cout << results.dump(2) << "\n";
 }

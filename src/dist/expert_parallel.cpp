@@ -235,7 +235,10 @@ void synchronize_gradients(Group& group, torch::nn::Module& model) {
   all_reduce_mean_gradients(group, split.replicated);
   torch::NoGradGuard no_grad;
   for (const auto& p : split.sharded) {
-    if (p.grad().defined()) p.grad().div_(static_cast<double>(group.world_size()));
+    // An expert no row reached still steps, as it would in one process (with a
+    // zero gradient), so Adam's state stays the same on every layout.
+    if (!p.grad().defined()) p.mutable_grad() = at::zeros_like(p);
+    p.mutable_grad().div_(static_cast<double>(group.world_size()));
   }
 }
 

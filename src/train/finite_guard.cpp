@@ -6,12 +6,16 @@
 
 namespace moekit::train {
 
-void check_finite_gradients(torch::nn::Module& model, const std::string& where) {
+bool gradients_finite(torch::nn::Module& model) {
   std::vector<at::Tensor> finite;
   for (const auto& p : model.parameters()) {
     if (p.grad().defined()) finite.push_back(at::isfinite(p.grad()).all());
   }
-  if (finite.empty() || at::stack(finite).all().item<bool>()) return;
+  return finite.empty() || at::stack(finite).all().item<bool>();
+}
+
+void check_finite_gradients(torch::nn::Module& model, const std::string& where) {
+  if (gradients_finite(model)) return;
   for (const auto& item : model.named_parameters()) {
     const at::Tensor& g = item.value().grad();
     if (g.defined() && !at::isfinite(g).all().item<bool>()) {

@@ -4,6 +4,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,9 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/dist/data_parallel.h"
+#include "moekit/dist/expert_parallel.h"
+#include "moekit/dist/full_state.h"
 #include "moekit/train/finite_guard.h"
 #include "moekit/train/metrics.h"
 #include "moekit/train/stop_signal.h"
@@ -36,9 +40,13 @@ double Metrics::get(const std::string& name) const {
   throw Error("metric", fmt::format("no metric named '{}'", name));
 }
 
-MultiTaskTrainer::MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options)
-    : model_(std::move(model)), options_(std::move(options)) {
+MultiTaskTrainer::MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options,
+                                   std::shared_ptr<dist::Group> group)
+    : model_(std::move(model)),
+      options_(std::move(options)),
+      group_(group ? std::move(group) : std::make_shared<dist::Group>()) {
   options_.validate();
+  dist::seed_rank_generator(*group_, options_.seed());
   optimizer_ = std::make_unique<torch::optim::Adam>(
       model_->parameters(),
       torch::optim::AdamOptions(options_.lr()).weight_decay(options_.weight_decay()));
@@ -48,11 +56,6 @@ namespace {
 
 std::string path_in(const std::string& dir, const char* name) {
   return (fs::path(dir) / name).string();
-}
-
-at::Generator& global_generator() {
-  static at::Generator g = at::detail::getDefaultCPUGenerator();
-  return g;
 }
 
 // Keeps the first `epochs` lines of metrics.jsonl: what a resumed run had
@@ -71,8 +74,8 @@ void truncate_metrics(const std::string& path, int64_t epochs) {
 
 void MultiTaskTrainer::save_checkpoint(const Progress& p) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
-  model_->save(model_archive);
-  optimizer_->save(optim_archive);
+  dist::save_full_state(*group_, *model_, optimizer_.get(), model_archive, &optim_archive);
+  const at::Tensor rng = dist::gather_generator_states(*group_);
   archive.write("model", model_archive);
   archive.write("optimizer", optim_archive);
   archive.write("epoch", torch::tensor(p.epoch));
@@ -81,8 +84,14 @@ void MultiTaskTrainer::save_checkpoint(const Progress& p) {
   archive.write("best_loss", torch::tensor(p.best_loss, torch::kDouble));
   archive.write("best_epoch", torch::tensor(p.best_epoch));
   archive.write("bad_epochs", torch::tensor(p.bad_epochs));
-  archive.write("rng", global_generator().get_state());
-  save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+  archive.write("rng", rng);
+  if (group_->rank() == 0) save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+}
+
+void MultiTaskTrainer::save_weights(const std::string& path) {
+  torch::serialize::OutputArchive archive;
+  dist::save_full_state(*group_, *model_, nullptr, archive, nullptr);
+  if (group_->rank() == 0) save_archive_atomically(archive, path);
 }
 
 bool MultiTaskTrainer::load_checkpoint(Progress& p) {
@@ -93,8 +102,7 @@ bool MultiTaskTrainer::load_checkpoint(Progress& p) {
   try {
     archive.read("model", model_archive);
     archive.read("optimizer", optim_archive);
-    model_->load(model_archive);
-    optimizer_->load(optim_archive);
+    dist::load_full_state(*model_, optimizer_.get(), model_archive, &optim_archive, path);
     // A fresh tensor per key: reading into a defined tensor would resize it in place.
     auto read = [&](const char* key) {
       torch::Tensor t;
@@ -109,7 +117,7 @@ bool MultiTaskTrainer::load_checkpoint(Progress& p) {
     torch::Tensor batch, loss_sum;
     p.batch = archive.try_read("batch", batch) ? batch.item<int64_t>() : 0;
     p.loss_sum = archive.try_read("loss_sum", loss_sum) ? loss_sum.item<double>() : 0.0;
-    global_generator().set_state(read("rng"));
+    dist::restore_generator_state(*group_, read("rng"));
   } catch (const Error&) {
     throw;
   } catch (const std::exception& e) {
@@ -137,19 +145,36 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
     const int64_t size = std::min(options_.batch_size(), train.size() - begin);
     const int64_t step = p.epoch * per_epoch + p.batch + 1;
     const std::string where = fmt::format("step {} (epoch {}, batch {})", step, epoch, p.batch + 1);
-    const data::MultiTaskDataset batch = train.select(order.narrow(0, begin, size));
+    const dist::BatchShare share = dist::batch_share(size, *group_);
+    // A rank without rows runs one with weight 0: every rank joins the expert exchange.
+    const at::Tensor rows = order.narrow(0, begin, size);
+    const data::MultiTaskDataset batch =
+        train.select(share.size ? rows.narrow(0, share.begin, share.size) : rows.narrow(0, 0, 1));
     auto out = model_->forward(batch);
     const at::Tensor loss = model_->loss(out, batch) + out.aux_loss;
-    const double value = loss.item<double>();
+    const double weight = share.weight(size);
+    optimizer_->zero_grad();
+    // Scaled so that the mean over ranks is the loss of the whole batch.
+    (loss * (weight * group_->world_size())).backward();
+    dist::synchronize_gradients(*group_, *model_);
+    // What every rank must agree on: the batch loss, finite gradients, a stop.
+    std::vector<double> agreed = {loss.item<double>() * weight,
+                                  gradients_finite(*model_) ? 0.0 : 1.0,
+                                  stop_requested() != 0 ? 1.0 : 0.0};
+    dist::all_reduce_sum(*group_, agreed);
+    const double value = agreed[0];
     MOEKIT_CHECK(std::isfinite(value), where,
                  "loss is {}; training stopped, the last good checkpoint is kept", value);
-    optimizer_->zero_grad();
-    loss.backward();
-    check_finite_gradients(*model_, where);
+    if (agreed[1] > 0) {
+      check_finite_gradients(*model_, where);
+      throw Error(where, "a gradient is NaN/Inf on another rank; training stopped, the last "
+                         "good checkpoint is kept");
+    }
     optimizer_->step();
     p.loss_sum += value;
     ++p.batch;
-    if (const int sig = stop_requested(); sig != 0 && begin + size < train.size()) {
+    if (agreed[2] > 0 && begin + size < train.size()) {
+      const int sig = stop_requested() != 0 ? stop_requested() : SIGTERM;
       std::string saved;
       if (!options_.run_dir().empty()) {
         save_checkpoint(p);
@@ -158,7 +183,7 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
       throw Interrupted(sig, saved, where);
     }
     const auto now = std::chrono::steady_clock::now();
-    if (now - last_log > std::chrono::seconds(15)) {
+    if (group_->rank() == 0 && now - last_log > std::chrono::seconds(15)) {
       const double seconds = std::chrono::duration<double>(now - start).count();
       const double rate = (begin + size - first_row) / std::max(seconds, 1e-9);
       spdlog::info("epoch {} step {} loss {:.4f} {:.0f} rows/s ETA {:.0f}s", epoch, p.batch,
@@ -177,13 +202,19 @@ Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
   double active_sum = 0;
   for (int64_t begin = 0; begin < data.size(); begin += options_.batch_size()) {
     const int64_t size = std::min(options_.batch_size(), data.size() - begin);
-    const auto batch = data.select(at::arange(begin, begin + size, at::kLong));
+    const dist::BatchShare share = dist::batch_share(size, *group_);
+    // As in training, a rank without rows runs one and throws its output away.
+    const int64_t first = begin + (share.size ? share.begin : 0);
+    const auto batch = data.select(at::arange(first, first + std::max<int64_t>(share.size, 1), at::kLong));
     auto out = model_->forward(batch);
     for (size_t t = 0; t < tasks.size(); ++t) {
-      outputs[t].push_back(out.outputs[t]);
-      active_sum += out.routings[t].mean_active_experts() * size;
+      outputs[t].push_back(dist::gather_rows(*group_, out.outputs[t], share, size));
+      if (share.size) active_sum += out.routings[t].mean_active_experts() * share.size;
     }
   }
+  std::vector<double> active = {active_sum};
+  dist::all_reduce_sum(*group_, active);
+  active_sum = active[0];
   Metrics m;
   if (data.size() == 0) return m;
   m.active_experts = active_sum / (static_cast<double>(data.size()) * tasks.size());
@@ -225,19 +256,15 @@ void append_metrics_line(const std::string& path, int64_t epoch, double train_lo
   MOEKIT_CHECK(out.good(), path, "cannot append metrics (disk full or directory gone?)");
 }
 
-void save_model(models::MultiTaskModel& model, const std::string& path) {
-  torch::serialize::OutputArchive archive;
-  model->save(archive);
-  save_archive_atomically(archive, path);
-}
-
 }  // namespace
 
 FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
                                 const data::MultiTaskDataset& valid, bool resume) {
   const StopSignalScope stop_scope;
   const bool files = !options_.run_dir().empty();
-  if (files) {
+  // Every rank reads checkpoints; rank 0 alone writes files.
+  const bool writer = files && group_->rank() == 0;
+  if (writer) {
     std::error_code ec;
     fs::create_directories(options_.run_dir(), ec);
     MOEKIT_CHECK(!ec, options_.run_dir(), "cannot create the run directory: {}", ec.message());
@@ -251,10 +278,10 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
     MOEKIT_CHECK(files, "--resume", "needs a run directory");
     MOEKIT_CHECK(load_checkpoint(p), path_in(options_.run_dir(), "checkpoint.pt"),
                  "no checkpoint to resume from");
-    truncate_metrics(metrics_path, p.epoch);
-    spdlog::info("resumed at epoch {} batch {} (best validation loss {:.4f} at epoch {})",
+    if (writer) truncate_metrics(metrics_path, p.epoch);
+    if (writer) spdlog::info("resumed at epoch {} batch {} (best validation loss {:.4f} at epoch {})",
                  p.epoch, p.batch, p.best_loss, p.best_epoch);
-  } else if (files) {
+  } else if (writer) {
     std::ofstream out(metrics_path, std::ios::trunc);
     MOEKIT_CHECK(out.good(), metrics_path, "cannot create the metrics file");
   }
@@ -284,21 +311,23 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
       p.best_epoch = epoch;
       p.bad_epochs = 0;
       snapshot();
-      if (files) save_model(model_, best_path);
+      if (files) save_weights(best_path);
     } else {
       ++p.bad_epochs;
     }
-    if (files) {
+    if (writer) {
       // NOTE: the line goes first. A kill between the two leaves one line too many,
       // which --resume truncates; the other order would lose the line for good.
       append_metrics_line(metrics_path, epoch, train_loss, metrics, seconds);
-      save_checkpoint(p);
     }
-    spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
+    if (files) save_checkpoint(p);
+    if (writer) spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
                  metrics.loss, seconds);
     if (on_epoch) on_epoch(epoch, train_loss, metrics);
-    if (const int sig = stop_requested(); sig != 0 && p.epoch < options_.epochs() &&
-                                          p.bad_epochs < options_.patience()) {
+    std::vector<double> stop = {stop_requested() != 0 ? 1.0 : 0.0};  // agreed by all ranks
+    dist::all_reduce_sum(*group_, stop);
+    if (stop[0] > 0 && p.epoch < options_.epochs() && p.bad_epochs < options_.patience()) {
+      const int sig = stop_requested() != 0 ? stop_requested() : SIGTERM;
       throw Interrupted(sig, files ? path_in(options_.run_dir(), "checkpoint.pt") : "",
                         fmt::format("the end of epoch {}", epoch));
     }
@@ -316,7 +345,7 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
   } else if (files && fs::exists(best_path)) {
     torch::serialize::InputArchive archive;
     load_archive(archive, best_path);
-    model_->load(archive);
+    dist::load_full_state(*model_, nullptr, archive, nullptr, best_path);
   }
   result.best_valid = evaluate(valid);
   return result;

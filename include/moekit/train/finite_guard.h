@@ -10,4 +10,7 @@ namespace moekit::train {
 /// the names are looked up only when something is wrong.
 void check_finite_gradients(torch::nn::Module& model, const std::string& where);
 
+/// Whether every gradient of `model` is finite (one host sync).
+bool gradients_finite(torch::nn::Module& model);
+
 }  // namespace moekit::train

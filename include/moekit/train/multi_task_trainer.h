@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "moekit/data/multi_task_dataset.h"
+#include "moekit/dist/process_group.h"
 #include "moekit/models/multi_task_model.h"
 
 namespace moekit::train {
@@ -49,9 +50,17 @@ struct FitResult {
 /// NaN/Inf in the loss or a gradient throws moekit::Error naming the step before
 /// anything is written, so the last good checkpoint stays. SIGINT/SIGTERM (see
 /// stop_signal.h) save a checkpoint at the next step and throw Interrupted.
+///
+/// Under a multi-process `group` (moekit launch) every rank builds the same
+/// model, shards its experts (dist::shard_moe_experts) and then the trainer: each
+/// rank takes a share of every batch, gradients are synchronised so a step
+/// equals one process's on the whole batch, metrics are computed on the gathered
+/// outputs (so early stopping agrees), and rank 0 writes the files, in the
+/// single-process layout that any world size can resume from.
 class MultiTaskTrainer {
  public:
-  MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options);
+  MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions options,
+                   std::shared_ptr<dist::Group> group = nullptr);
 
   /// Trains; with `resume`, continues from run_dir/checkpoint.pt. Afterwards the
   /// model holds the best validation weights.
@@ -80,8 +89,11 @@ class MultiTaskTrainer {
   /// On a stop signal saves a mid-epoch checkpoint and throws Interrupted.
   double train_epoch(const data::MultiTaskDataset& train, Progress& p);
 
+  /// Collective; rank 0 writes `path`.
+  void save_weights(const std::string& path);
   models::MultiTaskModel model_;
   TrainerOptions options_;
+  std::shared_ptr<dist::Group> group_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 
