@@ -14,6 +14,8 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/config.h"
 #include "moekit/core/error.h"
+#include "moekit/dist/expert_parallel.h"
+#include "moekit/dist/process_group.h"
 #include "moekit/train/experiment.h"
 #include "moekit/train/translation_trainer.h"
 
@@ -110,19 +112,24 @@ void run_train_mt(const TrainMtArgs& args) {
   MtSetup setup = load_mt_setup(config);
   data::Tokenizer tokenizer(setup.tokenizer_path);
   bind_tokenizer(setup.model, tokenizer);
+  // Under `moekit launch` (or torchrun-style variables) this process is one rank.
+  const std::shared_ptr<dist::Group> group = dist::default_group();
+  const bool writer = group->rank() == 0;
   fs::create_directories(run);
-  write_text_atomically(resolved, config.dump());
+  if (writer) write_text_atomically(resolved, config.dump());
 
   const auto train =
       train::load_parallel_corpus(tokenizer, setup.data_dir, "train", setup.directions, setup.max_len);
   const auto valid =
       train::load_parallel_corpus(tokenizer, setup.data_dir, "valid", setup.directions, setup.max_len);
-  spdlog::info("{} train pairs, {} valid pairs, vocabulary {}", train.pairs.size(),
+  if (writer) spdlog::info("{} train pairs, {} valid pairs, vocabulary {}", train.pairs.size(),
                valid.pairs.size(), tokenizer.vocab_size());
 
   torch::manual_seed(setup.trainer.seed());
   models::Transformer model(setup.model);
-  train::TranslationTrainer trainer(model, tokenizer, setup.trainer.run_dir(run));
+  dist::broadcast_module(*group, *model);
+  dist::shard_moe_experts(group, *model);
+  train::TranslationTrainer trainer(model, tokenizer, setup.trainer.run_dir(run), group);
   const auto start = std::chrono::steady_clock::now();
   const auto fit = trainer.fit(train, valid, args.resume);
   const double seconds =
@@ -135,6 +142,8 @@ void run_train_mt(const TrainMtArgs& args) {
   results["best_valid_loss"] = fit.best_loss;
   results["last_train_loss"] = fit.last_train_loss;
   results["train_seconds"] = seconds;
+  results["world_size"] = group->world_size();
+  if (!writer) return;
   write_text_atomically((fs::path(run) / "results.json").string(), results.dump(2) + "\n");
   std::cout << results.dump(2) << "\n";
 }

@@ -242,4 +242,30 @@ void synchronize_gradients(Group& group, torch::nn::Module& model) {
   }
 }
 
+double clip_grad_norm(Group& group, torch::nn::Module& model, double max_norm) {
+  if (!group.is_distributed()) {
+    return torch::nn::utils::clip_grad_norm_(model.parameters(), max_norm);
+  }
+  const ParameterSplit split = split_parameters(model);
+  auto squares = [](const std::vector<at::Tensor>& params) {
+    at::Tensor sum = at::zeros({}, at::kDouble);
+    for (const auto& p : params) {
+      if (p.grad().defined()) sum += p.grad().to(at::kDouble).pow(2).sum();
+    }
+    return sum;
+  };
+  // Replicated gradients are equal on every rank: only the shards' squares are summed.
+  at::Tensor sharded = squares(split.sharded);
+  group.all_reduce_sum({sharded});
+  const double norm = std::sqrt((squares(split.replicated) + sharded).item<double>());
+  const double coef = max_norm / (norm + 1e-6);
+  if (coef < 1) {
+    torch::NoGradGuard no_grad;
+    for (const auto& p : model.parameters()) {
+      if (p.grad().defined()) p.grad().mul_(coef);
+    }
+  }
+  return norm;
+}
+
 }  // namespace moekit::dist

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -15,6 +16,9 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/dist/data_parallel.h"
+#include "moekit/dist/expert_parallel.h"
+#include "moekit/dist/full_state.h"
 #include "moekit/models/beam_search.h"
 #include "moekit/train/bleu.h"
 #include "moekit/train/finite_guard.h"
@@ -115,11 +119,6 @@ std::vector<std::string> decode_sources(models::Transformer& model,
   return out;
 }
 
-at::Generator& global_generator() {
-  static at::Generator g = at::detail::getDefaultCPUGenerator();
-  return g;
-}
-
 std::string path_in(const std::string& dir, const char* name) {
   return (fs::path(dir) / name).string();
 }
@@ -156,9 +155,14 @@ std::vector<std::string> translate_lines(models::Transformer& model,
 }
 
 TranslationTrainer::TranslationTrainer(models::Transformer model, data::Tokenizer tokenizer,
-                                       TranslationTrainerOptions options)
-    : model_(std::move(model)), tokenizer_(std::move(tokenizer)), options_(std::move(options)) {
+                                       TranslationTrainerOptions options,
+                                       std::shared_ptr<dist::Group> group)
+    : model_(std::move(model)),
+      tokenizer_(std::move(tokenizer)),
+      options_(std::move(options)),
+      group_(group ? std::move(group) : std::make_shared<dist::Group>()) {
   options_.validate();
+  dist::seed_rank_generator(*group_, options_.seed());
   optimizer_ = std::make_unique<torch::optim::Adam>(
       model_->parameters(), torch::optim::AdamOptions(options_.lr())
                                 .betas(std::make_tuple(0.9, 0.98))
@@ -186,14 +190,21 @@ double TranslationTrainer::validation_loss(const ParallelCorpus& valid) {
   double sum = 0;
   int64_t tokens = 0;
   for (const auto& indices : data::make_token_batches(valid.pairs, options_.max_tokens(), 0)) {
-    const auto batch = data::collate(valid.pairs, indices, o.pad_id(), o.bos_id(), o.eos_id());
+    // Each rank its share of the sentences (a rank without any runs one, uncounted).
+    const dist::BatchShare share = dist::batch_share(static_cast<int64_t>(indices.size()), *group_);
+    const std::vector<int64_t> mine(indices.begin() + (share.size ? share.begin : 0),
+                                   indices.begin() + (share.size ? share.begin + share.size : 1));
+    const auto batch = data::collate(valid.pairs, mine, o.pad_id(), o.bos_id(), o.eos_id());
     const auto out = model_->forward(batch.src, batch.tgt_in);
+    if (share.size == 0) continue;
     const at::Tensor ce = label_smoothed_cross_entropy(out.logits, batch.tgt_out, o.pad_id(), 0.0);
     sum += ce.item<double>() * static_cast<double>(batch.tgt_tokens);
     tokens += batch.tgt_tokens;
   }
   model_->train(was_training);
-  return sum / static_cast<double>(tokens);
+  std::vector<double> totals = {sum, static_cast<double>(tokens)};
+  dist::all_reduce_sum(*group_, totals);
+  return totals[0] / totals[1];
 }
 
 double TranslationTrainer::validation_bleu(const ParallelCorpus& valid) {
@@ -207,17 +218,45 @@ double TranslationTrainer::validation_bleu(const ParallelCorpus& valid) {
     sources.push_back(valid.pairs[i].src);
     refs.push_back(valid.references[i]);
   }
-  const auto hyps =
-      decode_sources(model_, tokenizer_, sources, 1, options_.max_decode_len());
-  return corpus_bleu(hyps, refs).score;
+  // Decoding runs a data-dependent number of steps: with the whole model every
+  // rank decodes alone, and all take rank 0's score (random experts may differ).
+  models::Transformer decoder = whole_model();
+  const auto hyps = decode_sources(decoder, tokenizer_, sources, 1, options_.max_decode_len());
+  std::vector<double> score = {group_->rank() == 0 ? corpus_bleu(hyps, refs).score : 0.0};
+  dist::all_reduce_sum(*group_, score);
+  return score[0];
+}
+
+models::Transformer TranslationTrainer::whole_model() {
+  if (!group_->is_distributed()) return model_;
+  torch::serialize::OutputArchive out;
+  dist::save_full_state(*group_, *model_, nullptr, out, nullptr);
+  std::stringstream bytes;
+  out.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  // Building draws an initialisation: keep the training stream as it was.
+  at::Generator gen = at::detail::getDefaultCPUGenerator();
+  const at::Tensor rng = gen.get_state();
+  models::Transformer whole(model_->options);
+  gen.set_state(rng);
+  whole->load(in);
+  whole->train(model_->is_training());
+  return whole;
+}
+
+void TranslationTrainer::save_best() {
+  torch::serialize::OutputArchive archive;
+  dist::save_full_state(*group_, *model_, nullptr, archive, nullptr);
+  if (group_->rank() == 0) save_archive_atomically(archive, path_in(options_.run_dir(), "best.pt"));
 }
 
 void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best,
                                          int64_t best_step, double window_loss,
                                          int64_t window_steps) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
-  model_->save(model_archive);
-  optimizer_->save(optim_archive);
+  dist::save_full_state(*group_, *model_, optimizer_.get(), model_archive, &optim_archive);
+  const at::Tensor rng = dist::gather_generator_states(*group_);
   archive.write("model", model_archive);
   archive.write("optimizer", optim_archive);
   archive.write("step", torch::tensor(step_));
@@ -227,8 +266,8 @@ void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, 
   archive.write("best_step", torch::tensor(best_step));
   archive.write("window_loss", torch::tensor(window_loss, torch::kDouble));
   archive.write("window_steps", torch::tensor(window_steps));
-  archive.write("rng", global_generator().get_state());
-  save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+  archive.write("rng", rng);
+  if (group_->rank() == 0) save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
 }
 
 TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
@@ -236,6 +275,8 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
   MOEKIT_CHECK(!train.pairs.empty(), "train", "the training split is empty");
   const StopSignalScope stop_scope;
   const bool write = !options_.run_dir().empty();
+  // Every rank reads the checkpoint; rank 0 alone writes files and logs.
+  const bool writer = write && group_->rank() == 0;
   const bool higher_better = options_.best_metric() == "bleu";
   int64_t epoch = 0, batch_in_epoch = 0, best_step = 0;
   // The train-loss window of metrics.jsonl: saved too, so a stop between two log
@@ -243,7 +284,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
   double window_loss = 0;
   int64_t window_steps = 0;
   double best = higher_better ? -1.0 : std::numeric_limits<double>::infinity();
-  if (write) {
+  if (writer) {
     std::error_code ec;
     fs::create_directories(options_.run_dir(), ec);
     MOEKIT_CHECK(!ec, options_.run_dir(), "cannot create the run directory: {}", ec.message());
@@ -261,15 +302,14 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
     };
     try {
       archive.read("model", model_archive);
-      model_->load(model_archive);
       archive.read("optimizer", optim_archive);
-      optimizer_->load(optim_archive);
+      dist::load_full_state(*model_, optimizer_.get(), model_archive, &optim_archive, path);
       step_ = read("step").item<int64_t>();
       epoch = read("epoch").item<int64_t>();
       batch_in_epoch = read("batch_in_epoch").item<int64_t>();
       best = read("best").item<double>();
       best_step = read("best_step").item<int64_t>();
-      global_generator().set_state(read("rng"));
+      dist::restore_generator_state(*group_, read("rng"));
       // Absent in checkpoints written before stops could fall between log lines.
       at::Tensor wl, ws;
       if (archive.try_read("window_loss", wl)) window_loss = wl.item<double>();
@@ -278,9 +318,9 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
       throw Error(path, "not a translation checkpoint matching this config: " +
                             std::string(e.what_without_backtrace()));
     }
-    truncate_metrics(metrics_path, step_);
-    spdlog::info("resumed from {} at step {}", path, step_);
-  } else if (write) {
+    if (writer) truncate_metrics(metrics_path, step_);
+    if (writer) spdlog::info("resumed from {} at step {}", path, step_);
+  } else if (writer) {
     std::ofstream(metrics_path, std::ios::trunc);
   }
 
@@ -290,7 +330,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
   int64_t window_tokens = 0;
   auto window_start = std::chrono::steady_clock::now();
   auto log_metrics = [&](const nlohmann::ordered_json& j) {
-    if (!write) return;
+    if (!writer) return;
     std::ofstream out(metrics_path, std::ios::app);
     out << j.dump() << "\n";
     out.flush();
@@ -305,8 +345,15 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         static_cast<uint64_t>(options_.seed()) * 1000003ULL + static_cast<uint64_t>(epoch));
     for (; batch_in_epoch < static_cast<int64_t>(batches.size()) && step_ < options_.max_steps();
          ++batch_in_epoch) {
-      const auto batch =
-          data::collate(train.pairs, batches[batch_in_epoch], o.pad_id(), o.bos_id(), o.eos_id());
+      // This rank's share of the sentences; a rank without any runs one with weight 0,
+      // since every rank joins the expert exchange.
+      const auto& indices = batches[batch_in_epoch];
+      const dist::BatchShare share =
+          dist::batch_share(static_cast<int64_t>(indices.size()), *group_);
+      const std::vector<int64_t> mine(
+          indices.begin() + (share.size ? share.begin : 0),
+          indices.begin() + (share.size ? share.begin + share.size : 1));
+      const auto batch = data::collate(train.pairs, mine, o.pad_id(), o.bos_id(), o.eos_id());
       set_learning_rate();
       optimizer_->zero_grad();
       at::Tensor loss;
@@ -322,24 +369,40 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
                                             options_.label_smoothing()) +
                out1.aux_loss;
       }
-      const double value = loss.item<double>();
+      // Token counts of the whole batch: the loss is a per-target-token mean, so a
+      // rank's share weighs as its target tokens.
+      std::vector<double> tokens = {share.size ? static_cast<double>(batch.tgt_tokens) : 0.0,
+                                    share.size ? static_cast<double>(batch.src_tokens +
+                                                                     batch.tgt_tokens)
+                                               : 0.0};
+      dist::all_reduce_sum(*group_, tokens);
+      const double weight = share.size ? batch.tgt_tokens / tokens[0] : 0.0;
       const std::string where =
           fmt::format("step {} (epoch {}, batch {})", step_ + 1, epoch, batch_in_epoch + 1);
+      (loss * (weight * group_->world_size())).backward();
+      dist::synchronize_gradients(*group_, *model_);
+      // What every rank must agree on: the batch loss, finite gradients, a stop.
+      std::vector<double> agreed = {loss.item<double>() * weight,
+                                    gradients_finite(*model_) ? 0.0 : 1.0,
+                                    stop_requested() != 0 ? 1.0 : 0.0};
+      dist::all_reduce_sum(*group_, agreed);
+      const double value = agreed[0];
       MOEKIT_CHECK(std::isfinite(value), where,
                    "loss is {}; training stopped, the last good checkpoint is kept (lower "
                    "train.lr or raise train.warmup_steps)",
                    value);
-      loss.backward();
-      check_finite_gradients(*model_, where);
-      if (options_.clip_norm() > 0) {
-        torch::nn::utils::clip_grad_norm_(model_->parameters(), options_.clip_norm());
+      if (agreed[1] > 0) {
+        check_finite_gradients(*model_, where);
+        throw Error(where, "a gradient is NaN/Inf on another rank; training stopped, the "
+                           "last good checkpoint is kept");
       }
+      if (options_.clip_norm() > 0) dist::clip_grad_norm(*group_, *model_, options_.clip_norm());
       optimizer_->step();
       ++step_;
       result.last_train_loss = value;
       window_loss += value;
       ++window_steps;
-      window_tokens += batch.src_tokens + batch.tgt_tokens;
+      window_tokens += static_cast<int64_t>(tokens[1]);
 
       if (step_ % options_.log_every() == 0 || step_ == options_.max_steps()) {
         const double seconds =
@@ -347,7 +410,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         const double lr =
             static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[0].options()).lr();
         const double eta = seconds / window_steps * (options_.max_steps() - step_);
-        spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f}s",
+        if (writer) spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f}s",
                      step_, options_.max_steps(), epoch, window_loss / window_steps, lr,
                      window_tokens / std::max(seconds, 1e-9), eta);
         nlohmann::ordered_json j;
@@ -367,7 +430,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         const double bleu = validation_bleu(valid);
         const double metric = higher_better ? bleu : vloss;
         const bool improved = higher_better ? metric > best : metric < best;
-        spdlog::info("step {} valid loss {:.4f} BLEU {:.2f}{}", step_, vloss, bleu,
+        if (writer) spdlog::info("step {} valid loss {:.4f} BLEU {:.2f}{}", step_, vloss, bleu,
                      improved ? " (best)" : "");
         nlohmann::ordered_json j;
         j["step"] = step_;
@@ -379,17 +442,14 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
           best_step = step_;
           result.best_bleu = bleu;
           result.best_loss = vloss;
-          if (write) {
-            torch::serialize::OutputArchive archive;
-            model_->save(archive);
-            save_archive_atomically(archive, path_in(options_.run_dir(), "best.pt"));
-          }
+          if (write) save_best();
         }
         if (write) {
           save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
         }
       }
-      if (const int sig = stop_requested(); sig != 0 && step_ < options_.max_steps()) {
+      if (agreed[2] > 0 && step_ < options_.max_steps()) {
+        const int sig = stop_requested() != 0 ? stop_requested() : SIGTERM;
         std::string saved;
         if (write) {
           save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);

@@ -89,4 +89,10 @@ ParameterSplit split_parameters(torch::nn::Module& model);
 /// the world size.
 void synchronize_gradients(Group& group, torch::nn::Module& model);
 
+/// After synchronize_gradients: scales every gradient so that their global L2
+/// norm (the sharded experts' summed over ranks) is at most `max_norm`, as
+/// torch::nn::utils::clip_grad_norm_ does in one process. Collective on more
+/// than one process. Returns the norm before clipping.
+double clip_grad_norm(Group& group, torch::nn::Module& model, double max_norm);
+
 }  // namespace moekit::dist

@@ -10,6 +10,7 @@
 
 #include "moekit/data/token_batches.h"
 #include "moekit/data/tokenizer.h"
+#include "moekit/dist/process_group.h"
 #include "moekit/models/transformer.h"
 
 namespace torch::optim {
@@ -88,10 +89,18 @@ struct TranslationFitResult {
 /// Token-budget batching, Adam(0.9, 0.98) with inverse-sqrt warm-up, weight decay, clipping,
 /// optional THOR consistency, periodic validation (loss + greedy BLEU), best.pt,
 /// atomic checkpoint.pt (model, optimizer, step, epoch position, RNG) and metrics.jsonl.
+///
+/// Under a multi-process `group` (moekit launch, experts already sharded with
+/// dist::shard_moe_experts) each rank takes a share of the sentences of every
+/// batch, weighted by its target tokens; gradients are synchronised and clipped
+/// by their global norm, validation loss is summed over ranks, and BLEU is
+/// decoded by every rank with the whole model (rank 0's score counts). Rank 0
+/// writes the files, in the single-process layout (dist/full_state.h).
 class TranslationTrainer {
  public:
   TranslationTrainer(models::Transformer model, data::Tokenizer tokenizer,
-                     TranslationTrainerOptions options);
+                     TranslationTrainerOptions options,
+                     std::shared_ptr<dist::Group> group = nullptr);
   ~TranslationTrainer();
 
   /// Trains to max_steps; with `resume` continues from run_dir/checkpoint.pt exactly.
@@ -112,11 +121,17 @@ class TranslationTrainer {
   void save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best, int64_t best_step,
                        double window_loss, int64_t window_steps);
   void set_learning_rate();
+  /// Collective; rank 0 writes run_dir/best.pt.
+  void save_best();
+  /// The whole (unsharded) model with this model's weights, for decoding
+  /// without collectives; the model itself on one process.
+  models::Transformer whole_model();
 
   models::Transformer model_;
   data::Tokenizer tokenizer_;
   TranslationTrainerOptions options_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
+  std::shared_ptr<dist::Group> group_;
   int64_t step_ = 0;
 };
 
