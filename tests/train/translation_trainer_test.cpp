@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <csignal>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +14,7 @@
 
 #include "moekit/core/error.h"
 #include "moekit/train/bleu.h"
+#include "moekit/train/stop_signal.h"
 
 namespace moekit::train {
 namespace {
@@ -153,6 +155,47 @@ TEST(TrainTranslationTrainer, ResumeContinuesLikeAnUninterruptedRun) {
   for (int64_t s = 1; s <= 4; ++s) first += la.at(s);
   for (int64_t s = 13; s <= 16; ++s) last += la.at(s);
   EXPECT_LT(last, first);
+}
+
+// A real SIGTERM in the middle of a step (from a gradient hook): the step
+// finishes, a checkpoint is saved, Interrupted says where; the resumed run logs
+// the uninterrupted run's losses.
+TEST(TrainTranslationTrainer, SigtermStopsAfterTheStepAndResumesExactly) {
+  MOEKIT_REQUIRE_TOKENIZER();
+  data::Tokenizer tok((corpus_dir() / "spm.model").string());
+  const auto dirs = parse_directions("es-en,en-es", "test");
+  const auto train = load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
+  const auto valid = load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
+  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_signal";
+  fs::remove_all(root);
+  const std::string full = (root / "full").string(), stopped = (root / "stopped").string();
+  torch::manual_seed(1);
+  TranslationTrainer(tiny_model(tok), tok, tiny_options(full, 12)).fit(train, valid);
+
+  torch::manual_seed(1);
+  auto model = tiny_model(tok);
+  int backward = 0;
+  model->parameters().front().register_hook([&backward](const at::Tensor& g) {
+    if (++backward == 5) std::raise(SIGTERM);
+    return g;
+  });
+  try {
+    TranslationTrainer(model, tok, tiny_options(stopped, 12)).fit(train, valid);
+    FAIL() << "expected Interrupted";
+  } catch (const Interrupted& e) {
+    EXPECT_EQ(e.exit_code(), 143);
+    EXPECT_NE(std::string(e.what()).find("step 5"), std::string::npos) << e.what();
+    EXPECT_EQ(e.checkpoint(), (fs::path(stopped) / "checkpoint.pt").string());
+  }
+  torch::manual_seed(99);
+  TranslationTrainer resumed(tiny_model(tok), tok, tiny_options(stopped, 12));
+  resumed.fit(train, valid, /*resume=*/true);
+  EXPECT_EQ(resumed.step(), 12);
+  const auto a = step_losses(fs::path(full) / "metrics.jsonl");
+  const auto b = step_losses(fs::path(stopped) / "metrics.jsonl");
+  ASSERT_EQ(a.size(), 12u);
+  ASSERT_EQ(b.size(), 12u);
+  for (int64_t s = 1; s <= 12; ++s) EXPECT_NEAR(a.at(s), b.at(s), 1e-4) << "step " << s;
 }
 
 TEST(TrainTranslationTrainer, RejectsBadOptions) {
