@@ -10,7 +10,7 @@ namespace {
 
 struct BibleArgs {
   std::string out = "data/bible";
-  int64_t vocab_size = 8000;
+  int64_t vocab_size = 4000;
   std::vector<std::string> valid_books{"Mark"};
   std::vector<std::string> test_books{"John"};
 };

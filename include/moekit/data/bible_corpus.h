@@ -68,7 +68,7 @@ struct BibleCorpusOptions {
   TORCH_ARG(std::vector<std::string>, valid_books) = std::vector<std::string>{"Mark"};
   TORCH_ARG(std::vector<std::string>, test_books) = std::vector<std::string>{"John"};
   /// Joint SentencePiece BPE vocabulary; 0 skips the tokenizer.
-  TORCH_ARG(int64_t, vocab_size) = 8000;
+  TORCH_ARG(int64_t, vocab_size) = 4000;
   TORCH_ARG(std::string, diatheke) = "diatheke";
 
  public:
