@@ -16,9 +16,9 @@
 #include "moekit/dist/data_parallel.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/full_state.h"
-#include "moekit/train/finite_guard.h"
 #include "moekit/train/metrics.h"
 #include "moekit/train/stop_signal.h"
+#include "moekit/train/synchronized_step.h"
 
 namespace moekit::train {
 namespace fs = std::filesystem;
@@ -152,29 +152,14 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
         train.select(share.size ? rows.narrow(0, share.begin, share.size) : rows.narrow(0, 0, 1));
     auto out = model_->forward(batch);
     const at::Tensor loss = model_->loss(out, batch) + out.aux_loss;
-    const double weight = share.weight(size);
     optimizer_->zero_grad();
-    // Scaled so that the mean over ranks is the loss of the whole batch.
-    (loss * (weight * group_->world_size())).backward();
-    dist::synchronize_gradients(*group_, *model_);
-    // What every rank must agree on: the batch loss, finite gradients, a stop.
-    std::vector<double> agreed = {loss.item<double>() * weight,
-                                  gradients_finite(*model_) ? 0.0 : 1.0,
-                                  stop_requested() != 0 ? 1.0 : 0.0};
-    dist::all_reduce_sum(*group_, agreed);
-    const double value = agreed[0];
-    MOEKIT_CHECK(std::isfinite(value), where,
-                 "loss is {}; training stopped, the last good checkpoint is kept", value);
-    if (agreed[1] > 0) {
-      check_finite_gradients(*model_, where);
-      throw Error(where, "a gradient is NaN/Inf on another rank; training stopped, the last "
-                         "good checkpoint is kept");
-    }
+    const SynchronizedStep agreed =
+        backward_and_agree(*group_, *model_, loss, share.weight(size), where);
+    const double value = agreed.loss;
     optimizer_->step();
     p.loss_sum += value;
     ++p.batch;
-    if (agreed[2] > 0 && begin + size < train.size()) {
-      const int sig = stop_requested() != 0 ? stop_requested() : SIGTERM;
+    if (const int sig = agreed.stop_signal; sig != 0 && begin + size < train.size()) {
       std::string saved;
       if (!options_.run_dir().empty()) {
         save_checkpoint(p);

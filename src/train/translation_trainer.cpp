@@ -6,7 +6,6 @@
 #include <torch/torch.h>
 
 #include <chrono>
-#include <csignal>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -21,8 +20,8 @@
 #include "moekit/dist/full_state.h"
 #include "moekit/models/beam_search.h"
 #include "moekit/train/bleu.h"
-#include "moekit/train/finite_guard.h"
 #include "moekit/train/stop_signal.h"
+#include "moekit/train/synchronized_step.h"
 #include "moekit/train/thor_loss.h"
 
 namespace moekit::train {
@@ -379,23 +378,10 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
       const double weight = share.size ? batch.tgt_tokens / tokens[0] : 0.0;
       const std::string where =
           fmt::format("step {} (epoch {}, batch {})", step_ + 1, epoch, batch_in_epoch + 1);
-      (loss * (weight * group_->world_size())).backward();
-      dist::synchronize_gradients(*group_, *model_);
-      // What every rank must agree on: the batch loss, finite gradients, a stop.
-      std::vector<double> agreed = {loss.item<double>() * weight,
-                                    gradients_finite(*model_) ? 0.0 : 1.0,
-                                    stop_requested() != 0 ? 1.0 : 0.0};
-      dist::all_reduce_sum(*group_, agreed);
-      const double value = agreed[0];
-      MOEKIT_CHECK(std::isfinite(value), where,
-                   "loss is {}; training stopped, the last good checkpoint is kept (lower "
-                   "train.lr or raise train.warmup_steps)",
-                   value);
-      if (agreed[1] > 0) {
-        check_finite_gradients(*model_, where);
-        throw Error(where, "a gradient is NaN/Inf on another rank; training stopped, the "
-                           "last good checkpoint is kept");
-      }
+      const SynchronizedStep agreed = backward_and_agree(
+          *group_, *model_, loss, weight, where,
+          " (lower train.lr or raise train.warmup_steps)");
+      const double value = agreed.loss;
       if (options_.clip_norm() > 0) dist::clip_grad_norm(*group_, *model_, options_.clip_norm());
       optimizer_->step();
       ++step_;
@@ -448,8 +434,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
           save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
         }
       }
-      if (agreed[2] > 0 && step_ < options_.max_steps()) {
-        const int sig = stop_requested() != 0 ? stop_requested() : SIGTERM;
+      if (const int sig = agreed.stop_signal; sig != 0 && step_ < options_.max_steps()) {
         std::string saved;
         if (write) {
           save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
