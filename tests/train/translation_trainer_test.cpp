@@ -101,6 +101,36 @@ std::map<int64_t, double> step_losses(const fs::path& metrics) {
   return out;
 }
 
+// An empty scratch directory under the test temp dir.
+fs::path fresh_dir(const std::string& name) {
+  const fs::path root = fs::path(::testing::TempDir()) / name;
+  fs::remove_all(root);
+  fs::create_directories(root);
+  return root;
+}
+
+// The synthetic corpus tokenised, both directions: what the in-process trainer tests fit on.
+struct TinyCorpus {
+  data::Tokenizer tok{(corpus_dir() / "spm.model").string()};
+  std::vector<std::pair<std::string, std::string>> dirs = parse_directions("es-en,en-es", "test");
+  ParallelCorpus train = load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
+  ParallelCorpus valid = load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
+};
+
+// A `train-mt` config for a tiny Transformer on the synthetic corpus; the
+// caller adds the model keys, gate and train section its test varies.
+fs::path write_tiny_config(const fs::path& root, const std::string& model_keys,
+                           const std::string& gate, const std::string& train_keys) {
+  const fs::path config = root / "mt.yaml";
+  std::ofstream(config) << "data:\n  dir: " << corpus_dir().string()
+                        << "\n  max_len: 32\nmodel:\n  d_model: 32\n  ffn_hidden: 64\n"
+                           "  heads: 2\n  encoder_layers: 2\n  decoder_layers: 2\n"
+                        << model_keys << "gate:\n  name: " << gate
+                        << "\ntrain:\n  lr: 0.003\n  warmup_steps: 5\n  max_tokens: 256\n"
+                        << train_keys;
+  return config;
+}
+
 TEST(TrainTranslationTrainer, LoadsBothDirectionsWithTargetTags) {
   MOEKIT_REQUIRE_TOKENIZER();
   data::Tokenizer tok((corpus_dir() / "spm.model").string());
@@ -118,12 +148,9 @@ TEST(TrainTranslationTrainer, LoadsBothDirectionsWithTargetTags) {
 
 TEST(TrainTranslationTrainer, ResumeContinuesLikeAnUninterruptedRun) {
   MOEKIT_REQUIRE_TOKENIZER();
-  data::Tokenizer tok((corpus_dir() / "spm.model").string());
-  const auto dirs = parse_directions("es-en,en-es", "test");
-  const auto train = load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
-  const auto valid = load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
-  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_resume";
-  fs::remove_all(root);
+  const TinyCorpus c;
+  const auto& [tok, dirs, train, valid] = c;
+  const fs::path root = fresh_dir("moekit_mt_resume");
   const std::string full = (root / "full").string(), split = (root / "split").string();
 
   torch::manual_seed(1);
@@ -162,12 +189,9 @@ TEST(TrainTranslationTrainer, ResumeContinuesLikeAnUninterruptedRun) {
 // the uninterrupted run's losses.
 TEST(TrainTranslationTrainer, SigtermStopsAfterTheStepAndResumesExactly) {
   MOEKIT_REQUIRE_TOKENIZER();
-  data::Tokenizer tok((corpus_dir() / "spm.model").string());
-  const auto dirs = parse_directions("es-en,en-es", "test");
-  const auto train = load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
-  const auto valid = load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
-  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_signal";
-  fs::remove_all(root);
+  const TinyCorpus c;
+  const auto& [tok, dirs, train, valid] = c;
+  const fs::path root = fresh_dir("moekit_mt_signal");
   const std::string full = (root / "full").string(), stopped = (root / "stopped").string();
   torch::manual_seed(1);
   TranslationTrainer(tiny_model(tok), tok, tiny_options(full, 12)).fit(train, valid);
@@ -211,16 +235,11 @@ int run_cli(const std::string& args) {
 
 TEST(TrainTranslationTrainer, TrainMtAndTranslateCliEndToEnd) {
   MOEKIT_REQUIRE_TOKENIZER();
-  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_cli";
-  fs::remove_all(root);
-  fs::create_directories(root);
-  const fs::path config = root / "mt.yaml";
-  std::ofstream(config) << "data:\n  dir: " << corpus_dir().string()
-                        << "\n  max_len: 32\nmodel:\n  d_model: 32\n  ffn_hidden: 64\n"
-                           "  heads: 2\n  encoder_layers: 2\n  decoder_layers: 2\n"
-                           "gate:\n  name: random\ntrain:\n  lr: 0.003\n  warmup_steps: 5\n"
-                           "  max_tokens: 256\n  max_steps: 12\n  eval_every: 6\n"
-                           "  log_every: 6\n  bleu_sentences: 8\n  max_decode_len: 16\n";
+  const fs::path root = fresh_dir("moekit_mt_cli");
+  const fs::path config = write_tiny_config(
+      root, "", "random",
+      "  max_steps: 12\n  eval_every: 6\n  log_every: 6\n  bleu_sentences: 8\n"
+      "  max_decode_len: 16\n");
   const fs::path run = root / "run";
   const std::string log = " 2>>" + (root / "log.txt").string();
   ASSERT_EQ(run_cli("train-mt " + config.string() + " --out " + run.string() + " >/dev/null" + log), 0);
@@ -259,17 +278,11 @@ TEST(TrainTranslationTrainer, TrainMtAndTranslateCliEndToEnd) {
 // layouts compute the same function.
 TEST(TrainTranslationTrainer, TrainMtUnderLaunchMatchesOneProcessAcrossWorldSizes) {
   MOEKIT_REQUIRE_TOKENIZER();
-  const fs::path root = fs::path(::testing::TempDir()) / "moekit_mt_dist";
-  fs::remove_all(root);
-  fs::create_directories(root);
-  const fs::path config = root / "mt.yaml";
-  std::ofstream(config) << "data:\n  dir: " << corpus_dir().string()
-                        << "\n  max_len: 32\nmodel:\n  d_model: 32\n  ffn_hidden: 64\n"
-                           "  heads: 2\n  encoder_layers: 2\n  decoder_layers: 2\n"
-                           "  dropout: 0\n  n_experts: 4\n"
-                           "gate:\n  name: hash\ntrain:\n  lr: 0.003\n  warmup_steps: 5\n"
-                           "  max_tokens: 256\n  max_steps: 10\n  eval_every: 5\n"
-                           "  log_every: 1\n  bleu_sentences: 4\n  max_decode_len: 8\n";
+  const fs::path root = fresh_dir("moekit_mt_dist");
+  const fs::path config = write_tiny_config(
+      root, "  dropout: 0\n  n_experts: 4\n", "hash",
+      "  max_steps: 10\n  eval_every: 5\n  log_every: 1\n  bleu_sentences: 4\n"
+      "  max_decode_len: 8\n");
   const std::string log = " >/dev/null 2>>" + (root / "log.txt").string();
   auto train = [&](int nproc, const std::string& run, const std::string& extra) {
     const std::string launch =
