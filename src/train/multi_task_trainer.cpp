@@ -1,15 +1,15 @@
 #include "moekit/train/multi_task_trainer.h"
 
 #include <ATen/CPUGeneratorImpl.h>
+#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <chrono>
-#include <csignal>
 #include <cmath>
+#include <csignal>
 #include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
-#include <spdlog/spdlog.h>
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
@@ -85,7 +85,8 @@ void MultiTaskTrainer::save_checkpoint(const Progress& p) {
   archive.write("best_epoch", torch::tensor(p.best_epoch));
   archive.write("bad_epochs", torch::tensor(p.bad_epochs));
   archive.write("rng", rng);
-  if (group_->rank() == 0) save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+  if (group_->rank() == 0)
+    save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
 }
 
 void MultiTaskTrainer::save_weights(const std::string& path) {
@@ -140,16 +141,13 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
   const auto start = std::chrono::steady_clock::now();
   auto last_log = start;
   const int64_t first_row = p.batch * options_.batch_size();
-  for (int64_t begin = first_row; begin < train.size();
-       begin += options_.batch_size()) {
+  for (int64_t begin = first_row; begin < train.size(); begin += options_.batch_size()) {
     const int64_t size = std::min(options_.batch_size(), train.size() - begin);
     const int64_t step = p.epoch * per_epoch + p.batch + 1;
     const std::string where = fmt::format("step {} (epoch {}, batch {})", step, epoch, p.batch + 1);
     const dist::BatchShare share = dist::batch_share(size, *group_);
-    // A rank without rows runs one with weight 0: every rank joins the expert exchange.
-    const at::Tensor rows = order.narrow(0, begin, size);
     const data::MultiTaskDataset batch =
-        train.select(share.size ? rows.narrow(0, share.begin, share.size) : rows.narrow(0, 0, 1));
+        train.select(order.narrow(0, begin + share.run_begin(), share.run_size()));
     auto out = model_->forward(batch);
     const at::Tensor loss = model_->loss(out, batch) + out.aux_loss;
     optimizer_->zero_grad();
@@ -188,9 +186,9 @@ Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
   for (int64_t begin = 0; begin < data.size(); begin += options_.batch_size()) {
     const int64_t size = std::min(options_.batch_size(), data.size() - begin);
     const dist::BatchShare share = dist::batch_share(size, *group_);
-    // As in training, a rank without rows runs one and throws its output away.
-    const int64_t first = begin + (share.size ? share.begin : 0);
-    const auto batch = data.select(at::arange(first, first + std::max<int64_t>(share.size, 1), at::kLong));
+    // A rank without rows throws its one row's output away (gather_rows, share.size).
+    const int64_t first = begin + share.run_begin();
+    const auto batch = data.select(at::arange(first, first + share.run_size(), at::kLong));
     auto out = model_->forward(batch);
     for (size_t t = 0; t < tasks.size(); ++t) {
       outputs[t].push_back(dist::gather_rows(*group_, out.outputs[t], share, size));
@@ -216,8 +214,10 @@ Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
       m.values.emplace_back(name + ".auc", roc_auc(y, data.targets[t]));
     } else {
       const at::Tensor keep = mask.defined() ? mask.gt(0) : at::ones_like(y, at::kBool);
-      m.values.emplace_back(name + ".mse", mean_squared_error(y.masked_select(keep),
-                                                              data.targets[t].to(y.scalar_type()).masked_select(keep)));
+      m.values.emplace_back(
+          name + ".mse",
+          mean_squared_error(y.masked_select(keep),
+                             data.targets[t].to(y.scalar_type()).masked_select(keep)));
     }
   }
   return m;
@@ -264,8 +264,9 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
     MOEKIT_CHECK(load_checkpoint(p), path_in(options_.run_dir(), "checkpoint.pt"),
                  "no checkpoint to resume from");
     if (writer) truncate_metrics(metrics_path, p.epoch);
-    if (writer) spdlog::info("resumed at epoch {} batch {} (best validation loss {:.4f} at epoch {})",
-                 p.epoch, p.batch, p.best_loss, p.best_epoch);
+    if (writer)
+      spdlog::info("resumed at epoch {} batch {} (best validation loss {:.4f} at epoch {})",
+                   p.epoch, p.batch, p.best_loss, p.best_epoch);
   } else if (writer) {
     std::ofstream out(metrics_path, std::ios::trunc);
     MOEKIT_CHECK(out.good(), metrics_path, "cannot create the metrics file");
@@ -306,8 +307,9 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
       append_metrics_line(metrics_path, epoch, train_loss, metrics, seconds);
     }
     if (files) save_checkpoint(p);
-    if (writer) spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
-                 metrics.loss, seconds);
+    if (writer)
+      spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
+                   metrics.loss, seconds);
     if (on_epoch) on_epoch(epoch, train_loss, metrics);
     std::vector<double> stop = {stop_requested() != 0 ? 1.0 : 0.0};  // agreed by all ranks
     dist::all_reduce_sum(*group_, stop);

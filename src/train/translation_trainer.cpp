@@ -10,8 +10,8 @@
 #include <filesystem>
 #include <fstream>
 #include <limits>
-#include <sstream>
 #include <nlohmann/json.hpp>
+#include <sstream>
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
@@ -64,10 +64,9 @@ std::vector<std::pair<std::string, std::string>> parse_directions(const std::str
   return out;
 }
 
-ParallelCorpus load_parallel_corpus(const data::Tokenizer& tokenizer, const std::string& dir,
-                                    const std::string& split,
-                                    const std::vector<std::pair<std::string, std::string>>& directions,
-                                    int64_t max_len) {
+ParallelCorpus load_parallel_corpus(
+    const data::Tokenizer& tokenizer, const std::string& dir, const std::string& split,
+    const std::vector<std::pair<std::string, std::string>>& directions, int64_t max_len) {
   ParallelCorpus corpus;
   for (const auto& [src_lang, tgt_lang] : directions) {
     const std::string src_path = (fs::path(dir) / (split + "." + src_lang)).string();
@@ -118,6 +117,13 @@ std::vector<std::string> decode_sources(models::Transformer& model,
   return out;
 }
 
+// The sentences of a batch that this rank runs (see dist::BatchShare::run_size).
+std::vector<int64_t> sentences_to_run(const std::vector<int64_t>& indices,
+                                      const dist::BatchShare& share) {
+  const auto first = indices.begin() + share.run_begin();
+  return {first, first + share.run_size()};
+}
+
 std::string path_in(const std::string& dir, const char* name) {
   return (fs::path(dir) / name).string();
 }
@@ -162,11 +168,11 @@ TranslationTrainer::TranslationTrainer(models::Transformer model, data::Tokenize
       group_(group ? std::move(group) : std::make_shared<dist::Group>()) {
   options_.validate();
   dist::seed_rank_generator(*group_, options_.seed());
-  optimizer_ = std::make_unique<torch::optim::Adam>(
-      model_->parameters(), torch::optim::AdamOptions(options_.lr())
-                                .betas(std::make_tuple(0.9, 0.98))
-                                .eps(1e-8)
-                                .weight_decay(options_.weight_decay()));
+  optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(),
+                                                    torch::optim::AdamOptions(options_.lr())
+                                                        .betas(std::make_tuple(0.9, 0.98))
+                                                        .eps(1e-8)
+                                                        .weight_decay(options_.weight_decay()));
 }
 
 TranslationTrainer::~TranslationTrainer() = default;
@@ -191,9 +197,8 @@ double TranslationTrainer::validation_loss(const ParallelCorpus& valid) {
   for (const auto& indices : data::make_token_batches(valid.pairs, options_.max_tokens(), 0)) {
     // Each rank its share of the sentences (a rank without any runs one, uncounted).
     const dist::BatchShare share = dist::batch_share(static_cast<int64_t>(indices.size()), *group_);
-    const std::vector<int64_t> mine(indices.begin() + (share.size ? share.begin : 0),
-                                   indices.begin() + (share.size ? share.begin + share.size : 1));
-    const auto batch = data::collate(valid.pairs, mine, o.pad_id(), o.bos_id(), o.eos_id());
+    const auto batch = data::collate(valid.pairs, sentences_to_run(indices, share), o.pad_id(),
+                                     o.bos_id(), o.eos_id());
     const auto out = model_->forward(batch.src, batch.tgt_in);
     if (share.size == 0) continue;
     const at::Tensor ce = label_smoothed_cross_entropy(out.logits, batch.tgt_out, o.pad_id(), 0.0);
@@ -266,7 +271,8 @@ void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, 
   archive.write("window_loss", torch::tensor(window_loss, torch::kDouble));
   archive.write("window_steps", torch::tensor(window_steps));
   archive.write("rng", rng);
-  if (group_->rank() == 0) save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+  if (group_->rank() == 0)
+    save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
 }
 
 TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
@@ -344,15 +350,11 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         static_cast<uint64_t>(options_.seed()) * 1000003ULL + static_cast<uint64_t>(epoch));
     for (; batch_in_epoch < static_cast<int64_t>(batches.size()) && step_ < options_.max_steps();
          ++batch_in_epoch) {
-      // This rank's share of the sentences; a rank without any runs one with weight 0,
-      // since every rank joins the expert exchange.
       const auto& indices = batches[batch_in_epoch];
       const dist::BatchShare share =
           dist::batch_share(static_cast<int64_t>(indices.size()), *group_);
-      const std::vector<int64_t> mine(
-          indices.begin() + (share.size ? share.begin : 0),
-          indices.begin() + (share.size ? share.begin + share.size : 1));
-      const auto batch = data::collate(train.pairs, mine, o.pad_id(), o.bos_id(), o.eos_id());
+      const auto batch = data::collate(train.pairs, sentences_to_run(indices, share), o.pad_id(),
+                                       o.bos_id(), o.eos_id());
       set_learning_rate();
       optimizer_->zero_grad();
       at::Tensor loss;
@@ -370,17 +372,15 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
       }
       // Token counts of the whole batch: the loss is a per-target-token mean, so a
       // rank's share weighs as its target tokens.
-      std::vector<double> tokens = {share.size ? static_cast<double>(batch.tgt_tokens) : 0.0,
-                                    share.size ? static_cast<double>(batch.src_tokens +
-                                                                     batch.tgt_tokens)
-                                               : 0.0};
+      std::vector<double> tokens = {
+          share.size ? static_cast<double>(batch.tgt_tokens) : 0.0,
+          share.size ? static_cast<double>(batch.src_tokens + batch.tgt_tokens) : 0.0};
       dist::all_reduce_sum(*group_, tokens);
       const double weight = share.size ? batch.tgt_tokens / tokens[0] : 0.0;
       const std::string where =
           fmt::format("step {} (epoch {}, batch {})", step_ + 1, epoch, batch_in_epoch + 1);
       const SynchronizedStep agreed = backward_and_agree(
-          *group_, *model_, loss, weight, where,
-          " (lower train.lr or raise train.warmup_steps)");
+          *group_, *model_, loss, weight, where, " (lower train.lr or raise train.warmup_steps)");
       const double value = agreed.loss;
       if (options_.clip_norm() > 0) dist::clip_grad_norm(*group_, *model_, options_.clip_norm());
       optimizer_->step();
@@ -396,9 +396,10 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         const double lr =
             static_cast<torch::optim::AdamOptions&>(optimizer_->param_groups()[0].options()).lr();
         const double eta = seconds / window_steps * (options_.max_steps() - step_);
-        if (writer) spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f}s",
-                     step_, options_.max_steps(), epoch, window_loss / window_steps, lr,
-                     window_tokens / std::max(seconds, 1e-9), eta);
+        if (writer)
+          spdlog::info("step {}/{} epoch {} loss {:.4f} lr {:.2e} {:.0f} tokens/s ETA {:.0f}s",
+                       step_, options_.max_steps(), epoch, window_loss / window_steps, lr,
+                       window_tokens / std::max(seconds, 1e-9), eta);
         nlohmann::ordered_json j;
         j["step"] = step_;
         j["epoch"] = epoch;
@@ -416,8 +417,9 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         const double bleu = validation_bleu(valid);
         const double metric = higher_better ? bleu : vloss;
         const bool improved = higher_better ? metric > best : metric < best;
-        if (writer) spdlog::info("step {} valid loss {:.4f} BLEU {:.2f}{}", step_, vloss, bleu,
-                     improved ? " (best)" : "");
+        if (writer)
+          spdlog::info("step {} valid loss {:.4f} BLEU {:.2f}{}", step_, vloss, bleu,
+                       improved ? " (best)" : "");
         nlohmann::ordered_json j;
         j["step"] = step_;
         j["valid_loss"] = vloss;

@@ -17,6 +17,10 @@ struct BatchShare {
   int64_t size = 0;
   /// This share's fraction of the global batch (its weight in the global mean).
   double weight(int64_t rows) const { return rows > 0 ? static_cast<double>(size) / rows : 0.0; }
+  /// The rows this rank runs: its share or, when it has none, the batch's first
+  /// row alone (weight 0), since every rank must join the expert exchange.
+  int64_t run_begin() const { return size > 0 ? begin : 0; }
+  int64_t run_size() const { return size > 0 ? size : 1; }
 };
 BatchShare batch_share(int64_t rows, const Group& group);
 
