@@ -56,6 +56,7 @@ DemoRow train_one(const std::string& gate_name, const DemoArgs& args,
     optimizer.zero_grad();
     loss.backward();
     optimizer.step();
+    gates::step_gate_schedules(*model);
   }
   const double seconds =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

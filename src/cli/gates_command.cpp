@@ -12,8 +12,9 @@ namespace moekit::cli {
 namespace {
 
 const char* const kSearchOptions[] = {
-    "local_search",      "search_steps",          "tau_start", "tau_end", "sinkhorn_iters_start",
-    "sinkhorn_iters_end", "permutation_entropy_weight"};
+    "local_search",         "search_steps",     "search_epochs",     "tau_start",
+    "tau_end",              "sinkhorn_iters_start", "sinkhorn_iters_end", "permutation_entropy_weight",
+    "permutation_init",     "permutation_noise", "permutation_per_task"};
 
 void print_gates() {
   const gates::GateOptions defaults(0, 0);
@@ -27,10 +28,12 @@ void print_gates() {
       std::cout << fmt::format("  {:<9}   {} = {}\n", "", opt, value[opt]);
     }
   }
-  std::cout << "\nPermutation local search (wraps any gate):\n";
+  std::cout << "\nPermutation local search (wraps any gate; steps are optimiser steps):\n";
   for (const char* opt : kSearchOptions) {
     std::cout << fmt::format("  {} = {}\n", opt, value[opt]);
   }
+  std::cout << "\nA config's `gate:` section may hold a section per gate name with options for\n"
+               "that gate only, e.g. `topk: {noisy: false, balance_weight: 0}`.\n";
 }
 
 }  // namespace

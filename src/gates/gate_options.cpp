@@ -73,12 +73,16 @@ const std::vector<Field>& fields() {
       MOEKIT_FIELD(int64_t, fixed_expert, at_least<int64_t>(v, 0, "fixed_expert")),
       MOEKIT_FIELD(bool, local_search, v),
       MOEKIT_FIELD(int64_t, search_steps, at_least<int64_t>(v, 0, "search_steps")),
+      MOEKIT_FIELD(double, search_epochs, at_least(v, 0.0, "search_epochs")),
       MOEKIT_FIELD(double, tau_start, positive(v, "tau_start")),
       MOEKIT_FIELD(double, tau_end, positive(v, "tau_end")),
       MOEKIT_FIELD(int64_t, sinkhorn_iters_start, at_least<int64_t>(v, 1, "sinkhorn_iters_start")),
       MOEKIT_FIELD(int64_t, sinkhorn_iters_end, at_least<int64_t>(v, 1, "sinkhorn_iters_end")),
       MOEKIT_FIELD(double, permutation_entropy_weight,
                    at_least(v, 0.0, "permutation_entropy_weight")),
+      MOEKIT_FIELD(double, permutation_init, positive(v, "permutation_init")),
+      MOEKIT_FIELD(double, permutation_noise, at_least(v, 0.0, "permutation_noise")),
+      MOEKIT_FIELD(bool, permutation_per_task, v),
   };
   return table;
 }

@@ -1,5 +1,6 @@
 // COMET's permutation-based local search (Ibrahim et al., KDD 2023, §4): a
-// learnable soft permutation of the experts, annealed to a hard one.
+// learnable soft permutation of the experts, annealed to a hard one, as the
+// reference code (mazumder-lab/COMET, learn_permutations.py) runs it.
 #include "moekit/gates/permutation_search.h"
 
 #include <torch/torch.h>
@@ -17,6 +18,8 @@ namespace {
 void validate(const GateOptions& o) {
   MOEKIT_CHECK(o.n_experts() > 0, "n_experts", "must be > 0, got {}", o.n_experts());
   MOEKIT_CHECK(o.search_steps() >= 0, "search_steps", "must be >= 0, got {}", o.search_steps());
+  MOEKIT_CHECK(std::isfinite(o.search_epochs()) && o.search_epochs() >= 0, "search_epochs",
+               "must be finite and >= 0, got {}", o.search_epochs());
   MOEKIT_CHECK(std::isfinite(o.tau_end()) && o.tau_end() > 0, "tau_end",
                "must be finite and > 0, got {}", o.tau_end());
   MOEKIT_CHECK(std::isfinite(o.tau_start()) && o.tau_start() >= o.tau_end(), "tau_start",
@@ -29,9 +32,27 @@ void validate(const GateOptions& o) {
   MOEKIT_CHECK(std::isfinite(o.permutation_entropy_weight()) && o.permutation_entropy_weight() >= 0,
                "permutation_entropy_weight", "must be finite and >= 0, got {}",
                o.permutation_entropy_weight());
+  MOEKIT_CHECK(std::isfinite(o.permutation_init()) && o.permutation_init() > 0, "permutation_init",
+               "must be finite and > 0, got {}", o.permutation_init());
+  MOEKIT_CHECK(std::isfinite(o.permutation_noise()) && o.permutation_noise() >= 0,
+               "permutation_noise", "must be finite and >= 0, got {}", o.permutation_noise());
+}
+
+// -x log(x + 1e-6) summed over the matrix, as the reference computes it: the
+// epsilon keeps the log finite where Sinkhorn at small τ underflows to 0.
+at::Tensor matrix_entropy(const at::Tensor& p) { return -(p * (p + 1e-6).log()).sum(); }
+
+const PermutationSearchGate& checked_owner(const std::shared_ptr<PermutationSearchGate>& owner) {
+  MOEKIT_CHECK(owner != nullptr && owner->owns_permutation(), "gate",
+               "a shared permutation needs the gate that owns it");
+  return *owner;
 }
 
 }  // namespace
+
+at::Tensor permutation_entropy(const at::Tensor& pi) {
+  return matrix_entropy(pi) + matrix_entropy(pi / pi.sum(1, /*keepdim=*/true));
+}
 
 PermutationSearchGate::PermutationSearchGate(std::shared_ptr<Gate> inner,
                                              const GateOptions& options)
@@ -42,15 +63,21 @@ PermutationSearchGate::PermutationSearchGate(std::shared_ptr<Gate> inner,
   reset();
 }
 
+PermutationSearchGate::PermutationSearchGate(std::shared_ptr<Gate> inner,
+                                             std::shared_ptr<PermutationSearchGate> owner)
+    : Gate("PermutationSearchGate"), options_(checked_owner(owner).options_) {
+  MOEKIT_CHECK(inner != nullptr, "gate", "permutation search needs a gate to wrap, got null");
+  owner_ = std::move(owner);
+  inner_ = register_module("inner", std::move(inner));
+}
+
 void PermutationSearchGate::reset() {
   const int64_t n = options_.n_experts();
-  // L ~ U(-τ_start/2, τ_start/2), so L/τ starts in (-1/2, 1/2): Π is close to
-  // uniform (every expert can still go anywhere and the entropy is high, so the
-  // search explores), yet not exactly uniform, which would be a symmetric point
-  // where all n! permutations tie and the first steps have no preferred
-  // direction. Scaling by τ_start keeps that meaning for any schedule; as τ
-  // anneals, the same L is sharpened towards a permutation.
-  logits_ = register_parameter("logits", (torch::rand({n, n}) - 0.5) * options_.tau_start());
+  const double a = options_.permutation_init();
+  // L ~ U(-a, a), the reference's Keras RandomUniform (a = 0.05): L/τ_start
+  // spans ±50, so Sinkhorn(L/τ_start) is already close to a hard permutation,
+  // a random one, and the search moves locally around it.
+  logits_ = register_parameter("logits", (torch::rand({n, n}) * 2 - 1) * a);
   step_ = register_buffer("step", torch::zeros({}, torch::kLong));
   hardened_ = register_buffer("hardened", torch::zeros({}, torch::kBool));
   permutation_ = register_buffer("permutation", torch::arange(n, torch::kLong));
@@ -58,12 +85,12 @@ void PermutationSearchGate::reset() {
 
 // NOTE: Module::to(dtype) converts every buffer, integer ones included, so the
 // buffers are read through item<>/ne(0) and cast back to int64 where used.
-int64_t PermutationSearchGate::step() const { return step_.item().toLong(); }
+int64_t PermutationSearchGate::step() const { return state().step_.item().toLong(); }
 
-bool PermutationSearchGate::hardened() const { return hardened_.ne(0).item<bool>(); }
+bool PermutationSearchGate::hardened() const { return state().hardened_.ne(0).item<bool>(); }
 
 at::Tensor PermutationSearchGate::permutation() const {
-  return permutation_.to(torch::kLong).clone();
+  return state().permutation_.to(torch::kLong).clone();
 }
 
 double PermutationSearchGate::progress(int64_t step) const {
@@ -85,28 +112,64 @@ int64_t PermutationSearchGate::sinkhorn_iters_at(int64_t step) const {
                    t * static_cast<double>(options_.sinkhorn_iters_end())));
 }
 
-at::Tensor PermutationSearchGate::log_soft_permutation(int64_t step) const {
-  return log_sinkhorn(logits_ / tau_at(step), sinkhorn_iters_at(step));
+at::Tensor PermutationSearchGate::log_soft_permutation(int64_t step, bool noisy) const {
+  at::Tensor l = logits_;
+  if (noisy && options_.permutation_noise() > 0) {
+    // Gumbel(0, 1) noise, scaled: the Gumbel-Sinkhorn sampler of the reference.
+    const at::Tensor u = torch::rand_like(l).clamp(1e-20, 1.0 - 1e-7);
+    l = l + options_.permutation_noise() * -(-u.log()).log();
+  }
+  return log_sinkhorn(l / tau_at(step), sinkhorn_iters_at(step));
 }
 
 at::Tensor PermutationSearchGate::permutation_matrix() {
-  if (hardened()) {
-    std::vector<int64_t> perm(options_.n_experts());
-    const at::Tensor p = permutation().cpu();
-    for (size_t i = 0; i < perm.size(); ++i) perm[i] = p[i].item<int64_t>();
-    return permutation_to_matrix(perm, logits_.options().requires_grad(false));
+  PermutationSearchGate& s = state();
+  if (s.hardened()) {
+    const at::Tensor p = s.permutation().cpu();
+    const std::vector<int64_t> perm(p.data_ptr<int64_t>(), p.data_ptr<int64_t>() + p.numel());
+    return permutation_to_matrix(perm, s.logits_.options().requires_grad(false));
   }
-  return log_soft_permutation(step()).exp();
+  return s.log_soft_permutation(s.step(), /*noisy=*/false).exp();
+}
+
+at::Tensor PermutationSearchGate::eval_permutation() const {
+  const PermutationSearchGate& s = state();
+  if (s.hardened()) return s.permutation();
+  const int64_t step = s.step(), version = static_cast<int64_t>(s.logits_._version());
+  if (step != s.eval_step_ || version != s.eval_version_) {
+    torch::NoGradGuard no_grad;
+    // Nearest permutation = the assignment maximising Σ_i Π[i, perm[i]].
+    s.eval_perm_ = solve_assignment(-s.log_soft_permutation(step, /*noisy=*/false).exp());
+    s.eval_step_ = step;
+    s.eval_version_ = version;
+  }
+  return torch::tensor(s.eval_perm_, torch::kLong);
 }
 
 void PermutationSearchGate::harden() {
-  if (hardened()) return;
+  PermutationSearchGate& s = state();
+  if (s.hardened()) return;
   torch::NoGradGuard no_grad;
-  // Nearest permutation = the assignment maximising Σ_i Π[i, perm[i]].
-  const std::vector<int64_t> perm = solve_assignment(-log_soft_permutation(step()).exp());
-  permutation_.copy_(torch::tensor(perm, torch::kLong));
-  hardened_.fill_(1);
-  logits_.requires_grad_(false);
+  s.permutation_.copy_(s.eval_permutation());
+  s.hardened_.fill_(1);
+  s.logits_.requires_grad_(false);
+}
+
+void PermutationSearchGate::optimizer_step() {
+  if (!owns_permutation() || hardened()) return;
+  {
+    torch::NoGradGuard no_grad;
+    step_.add_(1);
+  }
+  if (step() >= options_.search_steps()) harden();  // the next forward is exact
+}
+
+void PermutationSearchGate::set_steps_per_epoch(int64_t steps_per_epoch) {
+  if (!owns_permutation() || options_.search_epochs() <= 0) return;
+  MOEKIT_CHECK(steps_per_epoch > 0, "search_epochs", "needs steps per epoch > 0, got {}",
+               steps_per_epoch);
+  options_.search_steps(static_cast<int64_t>(
+      std::ceil(options_.search_epochs() * static_cast<double>(steps_per_epoch) - 1e-9)));
 }
 
 void PermutationSearchGate::sync_frozen() {
@@ -121,56 +184,79 @@ void PermutationSearchGate::set_permutation_logits(const at::Tensor& logits) {
                "must have shape [{}, {}], got {}", n, n, c10::str(logits.sizes()));
   MOEKIT_CHECK(torch::isfinite(logits).all().item<bool>(), "logits", "must be finite");
   torch::NoGradGuard no_grad;
-  logits_.copy_(logits);
+  state().logits_.copy_(logits);
 }
 
 Routing PermutationSearchGate::forward(const GateInput& in) {
-  sync_frozen();
-  if (is_training() && !hardened() && step() >= options_.search_steps()) harden();
+  PermutationSearchGate& s = state();
+  s.sync_frozen();
+  if (is_training() && !s.hardened() && s.step() >= s.options_.search_steps()) s.harden();
   Routing r = inner_->forward(in);
   const int64_t n = options_.n_experts();
   MOEKIT_CHECK(r.n_experts() == n, "n_experts",
                "the wrapped gate routes over {} experts, permutation search expects {}",
                r.n_experts(), n);
-  const int64_t s = step();
-  Routing out = hardened() ? hard_forward(std::move(r)) : soft_forward(std::move(r), s);
-  if (is_training()) {
-    torch::NoGradGuard no_grad;
-    step_.add_(1);
-    if (s + 1 >= options_.search_steps()) harden();  // the next forward is exact
-  }
-  return out;
+  if (is_training() && !s.hardened()) return soft_forward(std::move(r));
+  return hard_forward(std::move(r), s.eval_permutation());
 }
 
-Routing PermutationSearchGate::soft_forward(Routing r, int64_t step) const {
-  const at::Tensor log_pi = log_soft_permutation(step);
-  const at::Tensor pi = log_pi.exp();
-  at::Tensor weights = r.weights.matmul(pi.to(r.weights.scalar_type()));
+Routing PermutationSearchGate::soft_forward(Routing r) {
+  const PermutationSearchGate& s = state();
+  // NOTE: with permutation_noise > 0 each sharing gate draws its own noise.
+  const at::Tensor pi = s.log_soft_permutation(s.step(), /*noisy=*/true).exp();
+  const at::Tensor mapped = r.weights.matmul(pi.to(r.weights.scalar_type()));
+  // Rows keep the sum the inner gate gave them (Sinkhorn is doubly stochastic
+  // only approximately); the reference divides by the row sum, the same for
+  // gates whose rows sum to 1. Empty rows (dropped tokens) stay empty.
+  const at::Tensor before = r.weights.sum(1, /*keepdim=*/true);
+  const at::Tensor after = mapped.sum(1, /*keepdim=*/true);
+  at::Tensor weights = mapped * at::where(after > 0, before / after.clamp_min(1e-30),
+                                          at::ones_like(after));
   at::Tensor aux = r.aux_loss;
-  if (options_.permutation_entropy_weight() > 0) {
-    // Mean row entropy -Σ_j Π_ij log Π_ij, from log Π so that entries that
-    // underflow to 0 at small τ contribute 0 instead of 0 · (-inf).
-    const at::Tensor entropy = -(pi * log_pi).sum(1).mean();
-    aux = aux + options_.permutation_entropy_weight() * entropy.to(aux.scalar_type());
+  // The penalty belongs to Π: added once, by the gate that owns it.
+  if (owns_permutation() && options_.permutation_entropy_weight() > 0) {
+    aux = aux + options_.permutation_entropy_weight() *
+                    permutation_entropy(pi).to(aux.scalar_type());
   }
   return Routing::from_dense(std::move(weights), std::move(aux));
 }
 
-Routing PermutationSearchGate::hard_forward(Routing r) const {
-  const at::Tensor perm = permutation_.to(r.idx.device(), torch::kLong);
-  const at::Tensor mapped = perm.index_select(0, r.idx.clamp_min(0).reshape(-1)).view_as(r.idx);
+Routing PermutationSearchGate::hard_forward(Routing r, const at::Tensor& perm) const {
+  const at::Tensor p = perm.to(r.idx.device(), torch::kLong);
+  const at::Tensor mapped = p.index_select(0, r.idx.clamp_min(0).reshape(-1)).view_as(r.idx);
   at::Tensor idx = torch::where(r.idx.ge(0), mapped, r.idx);  // -1 slots stay empty
   return Routing::from_compact(std::move(idx), std::move(r.w), options_.n_experts(),
                                std::move(r.aux_loss));
 }
 
+void PermutationSearchGate::load(torch::serialize::InputArchive& archive) {
+  at::Tensor logits;
+  const bool has_logits = archive.try_read("logits", logits);
+  MOEKIT_CHECK(has_logits == owns_permutation(), "gate.permutation_per_task",
+               "the checkpoint has {} but this model {}: it was written with "
+               "permutation_per_task: {} (or, for a multi-gate model, before task gates shared "
+               "one Π); load it with gate.permutation_per_task={}",
+               has_logits ? "a permutation Π for this task gate" : "no Π for this task gate",
+               owns_permutation() ? "learns one per task gate" : "shares the first task's Π",
+               has_logits ? "true" : "false", has_logits ? "true" : "false");
+  Gate::load(archive);
+  eval_step_ = -1;
+}
+
 void PermutationSearchGate::pretty_print(std::ostream& stream) const {
-  stream << "PermutationSearchGate(n_experts=" << options_.n_experts()
-         << ", search_steps=" << options_.search_steps() << ", tau_start=" << options_.tau_start()
-         << ", tau_end=" << options_.tau_end()
-         << ", sinkhorn_iters_start=" << options_.sinkhorn_iters_start()
-         << ", sinkhorn_iters_end=" << options_.sinkhorn_iters_end()
-         << ", permutation_entropy_weight=" << options_.permutation_entropy_weight() << ", inner=";
+  stream << "PermutationSearchGate(n_experts=" << options_.n_experts();
+  if (owns_permutation()) {
+    stream << ", search_steps=" << options_.search_steps() << ", tau_start=" << options_.tau_start()
+           << ", tau_end=" << options_.tau_end()
+           << ", sinkhorn_iters_start=" << options_.sinkhorn_iters_start()
+           << ", sinkhorn_iters_end=" << options_.sinkhorn_iters_end()
+           << ", permutation_entropy_weight=" << options_.permutation_entropy_weight()
+           << ", permutation_init=" << options_.permutation_init()
+           << ", permutation_noise=" << options_.permutation_noise();
+  } else {
+    stream << ", shared";
+  }
+  stream << ", inner=";
   inner_->pretty_print(stream);
   stream << ")";
 }

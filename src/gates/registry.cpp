@@ -75,4 +75,34 @@ std::shared_ptr<Gate> make_gate(const std::string& name, const GateOptions& opti
   throw Error("gate", fmt::format("unknown gate '{}'; registered gates: {}", name, known));
 }
 
+std::vector<std::shared_ptr<Gate>> make_task_gates(const std::string& name,
+                                                   const GateOptions& options, int64_t n_tasks) {
+  MOEKIT_CHECK(n_tasks >= 1, "tasks", "need at least one task, got {}", n_tasks);
+  std::vector<std::shared_ptr<Gate>> out;
+  const bool share = options.local_search() && !options.permutation_per_task();
+  for (int64_t t = 0; t < n_tasks; ++t) {
+    if (!share || t == 0) {
+      out.push_back(make_gate(name, options));
+      continue;
+    }
+    // Task 0's gate owns the Π the other tasks route through.
+    auto owner = std::dynamic_pointer_cast<PermutationSearchGate>(out.front());
+    auto inner = make_gate(name, GateOptions(options).local_search(false));
+    out.push_back(std::make_shared<PermutationSearchGate>(std::move(inner), std::move(owner)));
+  }
+  return out;
+}
+
+void step_gate_schedules(torch::nn::Module& model) {
+  for (const auto& module : model.modules()) {
+    if (auto* gate = dynamic_cast<Gate*>(module.get())) gate->optimizer_step();
+  }
+}
+
+void set_gate_steps_per_epoch(torch::nn::Module& model, int64_t steps_per_epoch) {
+  for (const auto& module : model.modules()) {
+    if (auto* gate = dynamic_cast<Gate*>(module.get())) gate->set_steps_per_epoch(steps_per_epoch);
+  }
+}
+
 }  // namespace moekit::gates

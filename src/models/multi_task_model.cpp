@@ -57,12 +57,11 @@ void MultiTaskModelImpl::reset() {
   } else {
     experts = moe::FFNExperts(moe::FFNExpertsOptions(n, feature_width(), width).d_out(width)).ptr();
   }
-  std::vector<std::shared_ptr<gates::Gate>> task_gates;
-  for (const auto& task : options.tasks()) {
-    gates::GateOptions gate_options = options.gate_options();
-    gate_options.d_in(feature_width()).n_experts(n);
-    task_gates.push_back(gates::make_gate(options.gate(), gate_options));
-  }
+  gates::GateOptions gate_options = options.gate_options();
+  gate_options.d_in(feature_width()).n_experts(n);
+  // One gate per task; with local search they share one Π (the reference's default).
+  auto task_gates = gates::make_task_gates(options.gate(), gate_options,
+                                           static_cast<int64_t>(options.tasks().size()));
   moe_ = register_module("moe", moe::MultiGateMoE(task_gates, experts));
   for (const auto& task : options.tasks()) {
     towers_.push_back(register_module(

@@ -13,6 +13,7 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/gates/gate.h"
 #include "moekit/dist/data_parallel.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/full_state.h"
@@ -155,6 +156,7 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
         backward_and_agree(*group_, *model_, loss, share.weight(size), where);
     const double value = agreed.loss;
     optimizer_->step();
+    gates::step_gate_schedules(*model_);  // schedules count optimiser steps
     p.loss_sum += value;
     ++p.batch;
     if (const int sig = agreed.stop_signal; sig != 0 && begin + size < train.size()) {
@@ -279,6 +281,9 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
     for (const auto& t : model_->parameters()) best_state.push_back(t.detach().clone());
     for (const auto& b : model_->buffers()) best_state.push_back(b.detach().clone());
   };
+  // Schedules given in epochs (local search's search_epochs) become steps.
+  gates::set_gate_steps_per_epoch(
+      *model_, (train.size() + options_.batch_size() - 1) / options_.batch_size());
   FitResult result;
   while (p.epoch < options_.epochs() && p.bad_epochs < options_.patience()) {
     const auto start = std::chrono::steady_clock::now();

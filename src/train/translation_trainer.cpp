@@ -15,6 +15,7 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/gates/gate.h"
 #include "moekit/dist/data_parallel.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/full_state.h"
@@ -342,6 +343,13 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
     MOEKIT_CHECK(out.good(), metrics_path, "cannot append metrics (disk full or directory gone?)");
   };
 
+  // Schedules given in epochs (local search's search_epochs) count the batches
+  // of the first epoch, so a resumed run derives the same step budget.
+  gates::set_gate_steps_per_epoch(
+      *model_, static_cast<int64_t>(
+                   data::make_token_batches(train.pairs, options_.max_tokens(),
+                                            static_cast<uint64_t>(options_.seed()) * 1000003ULL)
+                       .size()));
   while (step_ < options_.max_steps()) {
     // The batch order of an epoch depends only on (seed, epoch), so resuming mid-epoch
     // replays the same order.
@@ -384,6 +392,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
       const double value = agreed.loss;
       if (options_.clip_norm() > 0) dist::clip_grad_norm(*group_, *model_, options_.clip_norm());
       optimizer_->step();
+      gates::step_gate_schedules(*model_);  // schedules count optimiser steps
       ++step_;
       result.last_train_loss = value;
       window_loss += value;

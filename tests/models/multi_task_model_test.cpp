@@ -47,6 +47,29 @@ TEST(ModelMultiTaskModel, CategoricalColumnsAreEmbedded) {
   EXPECT_EQ(out.routings[0].k_eff(), 1);
 }
 
+TEST(ModelMultiTaskModel, LocalSearchLearnsOnePermutationForAllTasks) {
+  // The reference's default: one Π shared by every task gate of the model.
+  auto count_permutations = [](bool per_task) {
+    torch::manual_seed(0);
+    MultiTaskModelOptions options({4}, {{"a", "binary", 1}, {"b", "regression", 1},
+                                        {"c", "binary", 1}});
+    options.expert("mlp").n_experts(4).gate("topk").gate_options(
+        gates::GateOptions(0, 0).k(2).local_search(true).permutation_per_task(per_task));
+    MultiTaskModel model(options);
+    int64_t n = 0;
+    for (const auto& p : model->named_parameters()) n += p.key().find("logits") != std::string::npos;
+    // Every task routes through the same Π: after hardening, the same permutation.
+    model->eval();
+    data::MultiTaskDataset batch{torch::rand({6, 4}), {}, {},
+                                 {torch::rand({6}), torch::rand({6}), torch::rand({6})}, {}};
+    auto out = model->forward(batch);
+    EXPECT_EQ(out.routings.size(), 3u);
+    return n;
+  };
+  EXPECT_EQ(count_permutations(false), 1);
+  EXPECT_EQ(count_permutations(true), 3);
+}
+
 TEST(ModelMultiTaskModel, RejectsBadOptions) {
   EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({1, 36, 36}, {})), Error);
   EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "ranking", 1}}).expert("mlp")), Error);

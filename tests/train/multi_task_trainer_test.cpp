@@ -9,6 +9,7 @@
 
 #include "moekit/core/error.h"
 #include "moekit/data/synthetic_mixture.h"
+#include "moekit/gates/permutation_search.h"
 
 namespace moekit::train {
 namespace {
@@ -57,6 +58,43 @@ TEST(TrainMultiTaskTrainer, LearnsBothTasks) {
   EXPECT_LT(result.best_valid.loss, 0.5 * before.loss);
   EXPECT_GT(result.best_valid.get("cluster.accuracy"), 0.9);
   EXPECT_NEAR(result.best_valid.active_experts, 2.0, 1e-9);  // topk with k = 2
+}
+
+// The task gates' shared local search (the one that owns Π).
+std::shared_ptr<gates::PermutationSearchGate> owned_search(models::MultiTaskModel& model) {
+  for (const auto& m : model->modules()) {
+    auto s = std::dynamic_pointer_cast<gates::PermutationSearchGate>(m);
+    if (s && s->owns_permutation()) return s;
+  }
+  return nullptr;
+}
+
+TEST(TrainMultiTaskTrainer, LocalSearchEndsAfterSearchEpochsOfOptimizerSteps) {
+  const auto train = make_rows(256, 1), valid = make_rows(128, 2);
+  torch::manual_seed(0);
+  models::MultiTaskModelOptions options(
+      {16}, {{"value", "regression", 1}, {"cluster", "classification", 3}});
+  options.expert("mlp").n_experts(4).expert_width(8).tower_hidden(8).gate("topk");
+  options.gate_options(
+      gates::GateOptions(0, 0).k(2).noisy(false).local_search(true).search_epochs(1));
+  models::MultiTaskModel model(options);
+  auto search = owned_search(model);
+  ASSERT_NE(search, nullptr);
+  MultiTaskTrainer trainer(model, TrainerOptions().lr(1e-2).batch_size(64).epochs(3).patience(9));
+  std::vector<std::pair<int64_t, bool>> seen;  // (steps counted, hardened) at each validation
+  std::vector<double> active;
+  trainer.on_epoch = [&](int64_t, double, const Metrics& m) {
+    seen.emplace_back(search->step(), search->hardened());
+    active.push_back(m.active_experts);
+  };
+  trainer.fit(train, valid);
+  // 256 rows / 64 = 4 optimiser steps per epoch: the search ends with epoch 1,
+  // and that epoch's validation already routes with the frozen Π.
+  EXPECT_EQ(search->search_steps(), 4);
+  ASSERT_EQ(seen.size(), 3u);
+  EXPECT_EQ(seen[0], std::make_pair(int64_t{4}, true));
+  EXPECT_EQ(seen[2], std::make_pair(int64_t{4}, true));
+  for (double a : active) EXPECT_DOUBLE_EQ(a, 2.0);  // Top-k + LS stays 2-sparse in evaluation
 }
 
 TEST(TrainMultiTaskTrainer, ResumeGivesIdenticalMetricsToAnUninterruptedRun) {

@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "moekit/core/error.h"
+#include "moekit/gates/permutation_search.h"
 #include "moekit/train/bleu.h"
 #include "moekit/train/stop_signal.h"
 
@@ -182,6 +183,40 @@ TEST(TrainTranslationTrainer, ResumeContinuesLikeAnUninterruptedRun) {
   for (int64_t s = 1; s <= 4; ++s) first += la.at(s);
   for (int64_t s = 13; s <= 16; ++s) last += la.at(s);
   EXPECT_LT(last, first);
+}
+
+TEST(TrainTranslationTrainer, LocalSearchCountsOptimizerStepsUnderTwoPassTraining) {
+  // THOR's consistency runs two forwards per step; the search must still end
+  // after search_steps optimiser steps, in every MoE layer.
+  MOEKIT_REQUIRE_TOKENIZER();
+  const TinyCorpus c;
+  const fs::path root = fresh_dir("moekit_mt_search");
+  torch::manual_seed(1);
+  models::TransformerOptions o(c.tok.vocab_size());
+  o.d_model(32).ffn_hidden(64).heads(2).encoder_layers(2).decoder_layers(2).moe_every(2)
+      .n_experts(2).gate("random").pad_id(c.tok.pad_id()).bos_id(c.tok.bos_id())
+      .eos_id(c.tok.eos_id())
+      .gate_options(gates::GateOptions(0, 0).local_search(true).search_steps(3));
+  models::Transformer model(o);
+  std::vector<std::shared_ptr<gates::PermutationSearchGate>> searches;
+  for (const auto& m : model->modules()) {
+    if (auto s = std::dynamic_pointer_cast<gates::PermutationSearchGate>(m)) searches.push_back(s);
+  }
+  ASSERT_EQ(searches.size(), 2u);  // one MoE layer in the encoder, one in the decoder
+  auto options = tiny_options((root / "run").string(), 2);
+  ASSERT_TRUE(options.consistency());
+  TranslationTrainer first(model, c.tok, options);
+  first.fit(c.train, c.valid);
+  for (const auto& s : searches) {
+    EXPECT_EQ(s->step(), 2);  // two steps of two forwards each
+    EXPECT_FALSE(s->hardened());
+  }
+  TranslationTrainer more(model, c.tok, options.max_steps(5));
+  more.fit(c.train, c.valid, /*resume=*/true);
+  for (const auto& s : searches) {
+    EXPECT_EQ(s->step(), 3);
+    EXPECT_TRUE(s->hardened());
+  }
 }
 
 // A real SIGTERM in the middle of a step (from a gradient hook): the step

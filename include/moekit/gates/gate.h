@@ -23,7 +23,23 @@ class Gate : public torch::nn::Module {
  public:
   using torch::nn::Module::Module;
   virtual Routing forward(const GateInput& in) = 0;
+
+  /// Called once after every optimiser step (see step_gate_schedules): gates
+  /// whose schedule counts optimiser steps, like local search, advance here
+  /// rather than per forward pass, so two-pass (consistency) training and
+  /// gradient accumulation do not change the schedule. Default: nothing.
+  virtual void optimizer_step() {}
+  /// Called by epoch-based trainers before training, so a gate can turn a
+  /// schedule given in epochs into optimiser steps. Default: nothing.
+  virtual void set_steps_per_epoch(int64_t /*steps_per_epoch*/) {}
 };
+
+/// Calls optimizer_step() on every gate in `model` (any depth). Trainers call
+/// it once after each optimiser step.
+void step_gate_schedules(torch::nn::Module& model);
+
+/// Calls set_steps_per_epoch() on every gate in `model` (any depth).
+void set_gate_steps_per_epoch(torch::nn::Module& model, int64_t steps_per_epoch);
 
 /// One registry row: a gate's name, what it is, and the options it reads.
 struct GateInfo {
@@ -39,5 +55,12 @@ const std::vector<GateInfo>& registered_gates();
 /// options.local_search() is set. Throws moekit::Error naming `name` and the
 /// registered gates when it is unknown, or naming the option at fault.
 std::shared_ptr<Gate> make_gate(const std::string& name, const GateOptions& options);
+
+/// One gate per task of a multi-gate model. With options.local_search() the
+/// tasks share one permutation Π, as COMET's reference code learns it
+/// (the first task's gate owns it, the others route through it), unless
+/// options.permutation_per_task() asks for one Π per task gate.
+std::vector<std::shared_ptr<Gate>> make_task_gates(const std::string& name,
+                                                   const GateOptions& options, int64_t n_tasks);
 
 }  // namespace moekit::gates

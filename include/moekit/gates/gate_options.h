@@ -53,16 +53,27 @@ struct GateOptions {
 
   // --- permutation local search (wraps any gate) ---
   TORCH_ARG(bool, local_search) = false;
-  /// Training steps of the search phase; Π is hardened and frozen after them.
+  /// Optimiser steps of the search phase; then Π is hardened and frozen.
   TORCH_ARG(int64_t, search_steps) = 1000;
+  /// The search phase in epochs (> 0 overrides search_steps): epoch-based
+  /// trainers turn it into ceil(search_epochs · steps per epoch) optimiser steps.
+  TORCH_ARG(double, search_epochs) = 0.0;
   /// Sinkhorn temperature, annealed log-linearly from tau_start to tau_end.
   TORCH_ARG(double, tau_start) = 1e-3;
   TORCH_ARG(double, tau_end) = 1e-7;
   /// Sinkhorn iterations, raised linearly from start to end over the search.
   TORCH_ARG(int64_t, sinkhorn_iters_start) = 20;
   TORCH_ARG(int64_t, sinkhorn_iters_end) = 150;
-  /// Weight of the entropy penalty on Π.
+  /// Weight of the entropy penalty on Π (whole matrix + row-normalised form).
   TORCH_ARG(double, permutation_entropy_weight) = 1e-4;
+  /// Half-width a of L's init U(-a, a); with a / tau_start = 50 (the reference's
+  /// Keras RandomUniform default) Π starts close to a hard random permutation.
+  TORCH_ARG(double, permutation_init) = 0.05;
+  /// Scale of Gumbel noise added to L during the search (0 = none, as in the
+  /// reference configs).
+  TORCH_ARG(double, permutation_noise) = 0.0;
+  /// Multi-gate models: one Π per task gate instead of one shared by all tasks.
+  TORCH_ARG(bool, permutation_per_task) = false;
 
   public:
   /// Every option as (name, value) in declaration order, values printed as YAML scalars.
