@@ -55,20 +55,22 @@ TEST(GateComet, MatchesHandComputedValues) {
   EXPECT_NEAR(r.aux_loss.item<double>(), 0.2 * (entropy(p) + std::log(4.0)) / 2, 1e-6);
 }
 
-TEST(GateComet, SaturatedTreesMapLeavesToExpertModN) {
-  // n = 3: depth 2, 4 leaves; leaf 3 serves expert 0.
+TEST(GateComet, NonPowerOfTwoUsesTheReferenceTreeWithNLeaves) {
+  // n = 3, the reference's heap tree: root 0 -> node 1 (left), leaf 2 (right);
+  // node 1 -> leaves 3, 4. Experts are the leaves left to right: 3, 4, 2.
   auto gate = make(1, 3, 2, 1.0, /*entropy_weight=*/1.0);
-  set_param(*gate, "split_weight", torch::zeros({2, 3, 1}));
-  // Tree 0: right, right -> leaf 3. Tree 1: left, right -> leaf 1.
-  set_param(*gate, "split_bias", torch::tensor({{-5.0, 0.1, -5.0}, {5.0, -5.0, 0.2}}));
-  set_param(*gate, "leaf_weight", torch::full({2, 4, 1}, 0.3));
-  auto leaf_bias = torch::zeros({2, 4});
-  leaf_bias[0][3] = std::log(3.0);
+  set_param(*gate, "split_weight", torch::zeros({2, 2, 1}));
+  // Tree 0: root right -> leaf 2 = expert 2. Tree 1: left, then right -> leaf 4 = expert 1.
+  set_param(*gate, "split_bias", torch::tensor({{-5.0, 0.1}, {5.0, -5.0}}));
+  set_param(*gate, "leaf_weight", torch::full({2, 3, 1}, 0.3));
+  auto leaf_bias = torch::zeros({2, 3});
+  leaf_bias[0][2] = std::log(3.0);
   set_param(*gate, "leaf_bias", leaf_bias);
   auto x = torch::tensor({{0.0}, {0.0}});
   Routing r = gate->forward({x, {}, {}});
-  EXPECT_TRUE(torch::allclose(r.weights, torch::tensor({0.75, 0.25, 0.0}).expand({2, 3}), 1e-6));
-  EXPECT_EQ(r.weights.select(1, 2).abs().max().item<float>(), 0.0f);  // exact zero
+  EXPECT_TRUE(torch::allclose(r.weights, torch::tensor({0.0, 0.25, 0.75}).expand({2, 3}), 1e-6))
+      << r.weights;
+  EXPECT_EQ(r.weights.select(1, 0).abs().max().item<float>(), 0.0f);  // exact zero
   EXPECT_EQ(r.k_eff(), 2);
   EXPECT_EQ(r.aux_loss.item<float>(), 0.0f);  // one leaf per tree: no entropy
 }
@@ -77,20 +79,132 @@ TEST(GateComet, RegistersNamedParametersWithPaperInit) {
   const double gamma = 0.5;
   auto gate = make(3, 6, 2, gamma);
   auto params = gate->named_parameters();
-  EXPECT_EQ(params["split_weight"].sizes(), torch::IntArrayRef({2, 7, 3}));
-  EXPECT_EQ(params["split_bias"].sizes(), torch::IntArrayRef({2, 7}));
-  EXPECT_EQ(params["leaf_weight"].sizes(), torch::IntArrayRef({2, 8, 3}));
-  EXPECT_EQ(params["leaf_bias"].sizes(), torch::IntArrayRef({2, 8}));
+  // n = 6: the reference's tree has n - 1 = 5 splits and n = 6 leaves.
+  EXPECT_EQ(params["split_weight"].sizes(), torch::IntArrayRef({2, 5, 3}));
+  EXPECT_EQ(params["split_bias"].sizes(), torch::IntArrayRef({2, 5}));
+  EXPECT_EQ(params["leaf_weight"].sizes(), torch::IntArrayRef({2, 6, 3}));
+  EXPECT_EQ(params["leaf_bias"].sizes(), torch::IntArrayRef({2, 6}));
   EXPECT_LE(params["split_weight"].abs().max().item<double>(), gamma / 100);
   EXPECT_LE(params["split_bias"].abs().max().item<double>(), gamma / 100);
-  EXPECT_LE(params["leaf_weight"].abs().max().item<double>(), 0.05);
-  EXPECT_GT(params["leaf_weight"].abs().max().item<double>(), 0.0);
-  EXPECT_EQ(params["leaf_bias"].abs().max().item<double>(), 0.0);
+  for (const char* name : {"leaf_weight", "leaf_bias"}) {
+    EXPECT_LE(params[name].abs().max().item<double>(), 0.05) << name;
+    EXPECT_GT(params[name].abs().max().item<double>(), 0.0) << name;
+  }
   EXPECT_EQ(gate->parameters().size(), 4u);
   std::ostringstream out;
   gate->pretty_print(out);
   EXPECT_NE(out.str().find("CometGate("), std::string::npos);
-  EXPECT_NE(out.str().find("depth=3"), std::string::npos);
+}
+
+// ---- an independent port of the reference (comet.py), in double ----
+// The reference builds the tree recursively: node q is a leaf when q >= n - 1,
+// else it splits with s_q = S_γ(w_q·x + b_q), left child 2q+1 with s_q. Each leaf
+// scores a_ℓ + log(P + 1e-8); the gate is a softmax over the k·n scores, the
+// expert weight the sum over trees; the regulariser λ · mean_rows Σ_leaves Σ_trees
+// -P log(P + 1e-6).
+struct ReferenceComet {
+  torch::Tensor split_w, split_b, leaf_w, leaf_b;  // [k, n-1, d], [k, n-1], [k, n, d], [k, n]
+  int64_t n;
+  double gamma, lambda;
+
+  double smooth(double t) const {
+    if (t <= -gamma / 2) return 0;
+    if (t >= gamma / 2) return 1;
+    return -2 / (gamma * gamma * gamma) * t * t * t + 3 / (2 * gamma) * t + 0.5;
+  }
+  // Leaves left to right as (probability) for tree `tree`, row `x`.
+  void walk(int64_t q, double p, int64_t tree, const torch::Tensor& x,
+            std::vector<double>& leaves) const {
+    if (q >= n - 1) {
+      leaves.push_back(p);
+      return;
+    }
+    const double s = smooth((split_w[tree][q] * x).sum().item<double>() +
+                            split_b[tree][q].item<double>());
+    walk(2 * q + 1, p * s, tree, x, leaves);
+    walk(2 * q + 2, p * (1 - s), tree, x, leaves);
+  }
+  std::pair<torch::Tensor, double> operator()(const torch::Tensor& x) const {
+    const int64_t T = x.size(0), k = split_w.size(0);
+    auto weights = torch::zeros({T, n}, torch::kDouble);
+    double reg = 0;
+    for (int64_t t = 0; t < T; ++t) {
+      std::vector<double> scores;
+      std::vector<std::vector<double>> probs(k);
+      for (int64_t tree = 0; tree < k; ++tree) {
+        walk(0, 1.0, tree, x[t], probs[tree]);
+        for (int64_t l = 0; l < n; ++l) {
+          const double a = (leaf_w[tree][l] * x[t]).sum().item<double>() + leaf_b[tree][l].item<double>();
+          const double p = probs[tree][l];
+          scores.push_back(a + (p <= 0 ? -1e30 : std::log(p + 1e-8)));
+          reg += -p * std::log(p + 1e-6) / T;
+        }
+      }
+      const double top = *std::max_element(scores.begin(), scores.end());
+      double z = 0;
+      for (double v : scores) z += std::exp(v - top);
+      for (int64_t tree = 0; tree < k; ++tree)
+        for (int64_t l = 0; l < n; ++l)
+          weights[t][l] += std::exp(scores[tree * n + l] - top) / z;
+    }
+    return {weights, lambda * reg};
+  }
+};
+
+TEST(GateComet, MatchesReferencePort) {
+  for (int64_t n : {4, 8, 6, 5}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    torch::manual_seed(n);
+    const double gamma = 1.0, lambda = 0.3;
+    auto gate = make(3, n, 2, gamma, lambda);
+    gate->to(torch::kDouble);
+    auto params = gate->named_parameters();
+    {
+      torch::NoGradGuard no_grad;  // spread the splits: some saturated, some in the band
+      params["split_weight"].uniform_(-1, 1);
+      params["split_bias"].uniform_(-0.5, 0.5);
+      params["leaf_weight"].uniform_(-0.5, 0.5);
+    }
+    ReferenceComet ref{params["split_weight"].detach(), params["split_bias"].detach(),
+                       params["leaf_weight"].detach(), params["leaf_bias"].detach(), n, gamma,
+                       lambda};
+    auto x = torch::randn({6, 3}, torch::kDouble);
+    auto [expected, reg] = ref(x);
+    Routing r = gate->forward({x, {}, {}});
+    EXPECT_TRUE(torch::allclose(r.weights, expected, 1e-6, 1e-7)) << r.weights << expected;
+    EXPECT_NEAR(r.aux_loss.item<double>(), reg, 1e-4 * lambda);
+  }
+}
+
+TEST(GateComet, EntropyRegulariserSumsOverTreesAndAveragesOverRows) {
+  // k = 2 trees on n = 2 experts, one split each: tree 0 undecided (1/2, 1/2),
+  // tree 1 at S(0.25) = (0.84375, 0.15625); two rows alike. The reference
+  // sums the trees' entropies: λ · (log 2 + H(0.84375, 0.15625)) — not the mean.
+  auto gate = make(1, 2, 2, 1.0, /*entropy_weight=*/0.5);
+  set_param(*gate, "split_weight", torch::zeros({2, 1, 1}));
+  set_param(*gate, "split_bias", torch::tensor({{0.0}, {0.25}}));
+  Routing r = gate->forward({torch::zeros({2, 1}), {}, {}});
+  EXPECT_NEAR(r.aux_loss.item<double>(), 0.5 * (std::log(2.0) + entropy({kHi, kLo})), 1e-6);
+}
+
+TEST(GateComet, RefusesACheckpointOfAnotherTreeShape) {
+  // Before the reference tree, n = 6 had 2^3 = 8 leaves and 7 splits.
+  auto gate = make(3, 6, 2, 1.0);
+  torch::serialize::OutputArchive old;
+  old.write("split_weight", torch::zeros({2, 7, 3}));
+  old.write("split_bias", torch::zeros({2, 7}));
+  old.write("leaf_weight", torch::zeros({2, 8, 3}));
+  old.write("leaf_bias", torch::zeros({2, 8}));
+  std::stringstream bytes;
+  old.save_to(bytes);
+  torch::serialize::InputArchive in;
+  in.load_from(bytes);
+  try {
+    gate->load(in);
+    ADD_FAILURE() << "loaded a tree of another shape";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("train again"), std::string::npos) << e.what();
+  }
 }
 
 TEST(GateComet, WeightsAreNonNegativeAndSumToOne) {
@@ -117,7 +231,7 @@ TEST(GateComet, WeightsAreNonNegativeAndSumToOne) {
   }
 }
 
-// n = 5 (depth 3, 8 leaves, leaves 5..7 shared), k = 2, splits inside the band
+// n = 5 (the reference tree: 4 splits, 5 leaves), k = 2, splits inside the band
 // (asserted) so finite differences see the smooth-step's slope.
 std::shared_ptr<Gate> in_band_gate(torch::Tensor& x, double entropy_weight) {
   const double gamma = 2.0;
@@ -164,8 +278,9 @@ TEST(GateComet, PartiallySaturatedGradMatchesFiniteDifferences) {
   torch::Tensor x;
   auto gate = in_band_gate(x, /*entropy_weight=*/0.4);
   {
-    // Tree 0's root always goes left (pre-activation > γ/2 = 1): its leaves 4..7
-    // are unreachable, so log P = -inf there.
+    // Tree 0's root always goes left (pre-activation > γ/2 = 1). n = 5: the left
+    // subtree holds experts 0..2 (nodes 7, 8, 4), the right one experts 3, 4
+    // (nodes 5, 6), unreachable, so log P = -inf there.
     torch::NoGradGuard no_grad;
     gate->named_parameters()["split_bias"][0][0] = 5.0;
   }
@@ -178,8 +293,8 @@ TEST(GateComet, PartiallySaturatedGradMatchesFiniteDifferences) {
   auto params = gate->named_parameters();
   auto g = torch::autograd::grad({loss()}, {params["split_bias"], params["leaf_bias"]});
   EXPECT_EQ(g[0][0][0].item<double>(), 0.0);                       // the saturated root
-  EXPECT_EQ(g[1][0].slice(0, 4).abs().max().item<double>(), 0.0);  // unreachable leaves
-  EXPECT_GT(g[1][0].slice(0, 0, 4).abs().max().item<double>(), 0.0);
+  EXPECT_EQ(g[1][0].slice(0, 3).abs().max().item<double>(), 0.0);  // unreachable leaves
+  EXPECT_GT(g[1][0].slice(0, 0, 3).abs().max().item<double>(), 0.0);
 }
 
 TEST(GateComet, SaturatedSplitsKeepAtMostKExpertsAndStarveUnreachableLeaves) {
