@@ -80,21 +80,26 @@ class DSelectKGate : public Gate {
       q = at::cat({q * (1 - sb), q * sb}, /*dim=*/2);
     }  // q: [T, k, 2^m], each selector's distribution over codes
 
-    const at::Tensor mix = at::softmax(alpha, /*dim=*/1);    // [T, k]
-    const at::Tensor codes = (mix.unsqueeze(2) * q).sum(1);  // [T, 2^m]
-    at::Tensor weights = codes.narrow(1, 0, n);              // [T, n]
+    // Selector outputs on the n codes that have an expert. When n is not a
+    // power of two, mass on codes >= n is lost (rows may sum to less than 1),
+    // as in the reference: no renormalisation; the reciprocal penalty below
+    // keeps every selector on valid codes.
+    const at::Tensor valid = q.narrow(2, 0, n);               // [T, k, n]
+    const at::Tensor mix = at::softmax(alpha, /*dim=*/1);     // [T, k]
+    const at::Tensor weights = (mix.unsqueeze(2) * valid).sum(1);  // [T, n]
 
-    // DSelect-k's entropy regulariser on each selector pushes it to saturate.
-    at::Tensor aux = -x_log_x(q).sum(2).mean(0).sum() * options_.entropy_weight();
+    // DSelect-k's entropy regulariser: λ · mean over rows of Σ over selectors and
+    // experts of -r log r, on the valid codes (the reference's selector outputs).
+    at::Tensor aux = -x_log_x(valid).sum({1, 2}).mean() * options_.entropy_weight();
     if (q.size(2) > n) {
-      // Codes >= n have no expert: their mass is dropped and the rest
-      // renormalised. NOTE: a row whose selectors all sit on invalid codes has
-      // no valid mass; dividing it by 1 keeps it at all-zero weights (no NaN), and the
-      // penalty below steers selectors away from there.
-      const at::Tensor invalid = q.narrow(2, n, q.size(2) - n).sum(2);  // [T, k]
-      aux = aux + invalid.mean() * options_.invalid_weight();
-      const at::Tensor valid = weights.sum(1, /*keepdim=*/true);
-      weights = weights / at::where(valid > 0, valid, at::ones_like(valid));
+      // The reference's penalty ζ · Σ 1 / (1e-6 + Σ_{j<n} r_j): one term per
+      // selector, and per row for per-example selectors (static selectors are
+      // the same in every row, so they count once).
+      const at::Tensor reach = valid.sum(2);  // [T, k]
+      const at::Tensor recip = options_.per_example() || T == 0
+                                   ? (1.0 / (reach + 1e-6)).sum()
+                                   : (1.0 / (reach[0] + 1e-6)).sum();
+      aux = aux + recip * options_.invalid_weight();
     }
     return Routing::from_dense(weights, aux);
   }

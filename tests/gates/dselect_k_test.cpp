@@ -84,9 +84,9 @@ TEST(GateDSelectK, RegistersNamedParametersInitialisedInsideBand) {
   EXPECT_NE(out.str().find("gamma=0.5"), std::string::npos);
 }
 
-TEST(GateDSelectK, WeightsAreNonNegativeAndSumToOne) {
+TEST(GateDSelectK, WeightsSumToOneForPowersOfTwoAndToTheValidMassOtherwise) {
   torch::manual_seed(0);
-  for (int64_t n : {4, 5, 6}) {
+  for (int64_t n : {4, 5, 6, 8}) {
     for (bool per_example : {true, false}) {
       auto gate = make(5, n, 2, 1.0, per_example);
       auto x = torch::randn({7, 5});
@@ -100,15 +100,90 @@ TEST(GateDSelectK, WeightsAreNonNegativeAndSumToOne) {
                      " scale=" + std::to_string(scale));
         EXPECT_EQ(r.weights.sizes(), torch::IntArrayRef({7, n}));
         EXPECT_TRUE(r.weights.ge(0).all().item<bool>());
-        EXPECT_TRUE(torch::allclose(r.weights.sum(1), torch::ones({7}), 1e-5));
-        EXPECT_TRUE(torch::allclose(r.w.sum(1), torch::ones({7}), 1e-5));
+        const auto sums = r.weights.sum(1);
+        if ((n & (n - 1)) == 0) {
+          EXPECT_TRUE(torch::allclose(sums, torch::ones({7}), 1e-5));
+        } else {
+          // As the reference: mass on codes >= n is lost, nothing is renormalised.
+          EXPECT_TRUE(sums.le(1 + 1e-6).all().item<bool>());
+          if (scale == 1.0) EXPECT_TRUE(sums.lt(1 - 1e-3).all().item<bool>()) << sums;
+        }
+        EXPECT_TRUE(torch::allclose(r.w.sum(1), sums, 1e-5));
       }
     }
   }
 }
 
+// ---- an independent port of the reference (dselect_k.py), in double ----
+// Selector i puts r_ij = Π_b (bit b of j ? S(z_ib) : 1 - S(z_ib)) on code j < n;
+// expert weight Σ_i softmax(α)_i r_ij. Regularisers: λ · mean_rows Σ_ij -r log(r +
+// 1e-6) and ζ · Σ_rows Σ_i 1 / (1e-6 + Σ_j r_ij) when n is not a power of two.
+// NOTE: moekit's z_b is bit b counted from the least significant; the
+// reference's binary_repr counts from the most significant, a relabelling of
+// z's columns. The port uses moekit's order.
+std::pair<torch::Tensor, double> reference_dselect_k(const torch::Tensor& z,      // [T, k, m]
+                                                     const torch::Tensor& alpha,  // [T, k]
+                                                     int64_t n, double gamma, double lambda,
+                                                     double zeta) {
+  const int64_t T = z.size(0), k = z.size(1), m = z.size(2);
+  auto smooth = [&](double t) {
+    if (t <= -gamma / 2) return 0.0;
+    if (t >= gamma / 2) return 1.0;
+    return -2 / (gamma * gamma * gamma) * t * t * t + 3 / (2 * gamma) * t + 0.5;
+  };
+  auto weights = torch::zeros({T, n}, torch::kDouble);
+  double entropy = 0, recip = 0;
+  for (int64_t t = 0; t < T; ++t) {
+    const auto mix = torch::softmax(alpha[t], 0);
+    for (int64_t i = 0; i < k; ++i) {
+      double reach = 0;
+      for (int64_t j = 0; j < n; ++j) {
+        double r = 1;
+        for (int64_t b = 0; b < m; ++b) {
+          const double s = smooth(z[t][i][b].item<double>());
+          r *= ((j >> b) & 1) ? s : 1 - s;
+        }
+        weights[t][j] += mix[i].item<double>() * r;
+        entropy += -r * std::log(r + 1e-6) / T;
+        reach += r;
+      }
+      recip += 1 / (1e-6 + reach);
+    }
+  }
+  const bool power_of_two = (n & (n - 1)) == 0;
+  return {weights, lambda * entropy + (power_of_two ? 0.0 : zeta * recip)};
+}
+
+TEST(GateDSelectK, MatchesReferencePort) {
+  for (int64_t n : {6, 8}) {
+    SCOPED_TRACE("n=" + std::to_string(n));
+    torch::manual_seed(n);
+    const double gamma = 1.0, lambda = 0.2, zeta = 0.7;
+    auto gate = make(3, n, 2, gamma, /*per_example=*/true, lambda, zeta);
+    gate->to(torch::kDouble);
+    auto params = gate->named_parameters();
+    {
+      torch::NoGradGuard no_grad;  // some bits saturated, some in the band
+      params["z_proj.weight"].uniform_(-0.6, 0.6);
+      params["z_proj.bias"].uniform_(-0.3, 0.3);
+    }
+    auto x = torch::randn({5, 3}, torch::kDouble);
+    const int64_t m = 3;  // ceil(log2 n) for n = 6 and 8
+    auto z = torch::nn::functional::linear(x, params["z_proj.weight"], params["z_proj.bias"])
+                 .view({5, 2, m})
+                 .detach();
+    auto alpha =
+        torch::nn::functional::linear(x, params["alpha_proj.weight"], params["alpha_proj.bias"])
+            .detach();
+    auto [expected, aux] = reference_dselect_k(z, alpha, n, gamma, lambda, zeta);
+    Routing r = gate->forward({x, {}, {}});
+    EXPECT_TRUE(torch::allclose(r.weights, expected, 1e-9, 1e-12)) << r.weights << expected;
+    EXPECT_NEAR(r.aux_loss.item<double>(), aux, 1e-4 * lambda);
+  }
+}
+
 // Per-example gate with z inside the smooth-step band (asserted), n = 5 so the
-// invalid-code renormalisation is on the path.
+// invalid-code penalty is on the path.
 std::shared_ptr<Gate> in_band_gate(bool per_example, torch::Tensor& x, double entropy_weight,
                                    double invalid_weight) {
   const double gamma = 2.0;
@@ -215,30 +290,37 @@ TEST(GateDSelectK, SaturatedPerExampleSelectorFollowsTheSignsOfZ) {
   EXPECT_EQ(r.k_eff(), 1);
 }
 
-TEST(GateDSelectK, InvalidCodePenaltyIsPositiveOnlyWithMassOnInvalidCodes) {
-  // n = 5: codes 5, 6, 7 have no expert.
+TEST(GateDSelectK, InvalidCodePenaltyIsTheReferencesReciprocalOfValidMass) {
+  // n = 5: codes 5, 6, 7 have no expert. Static selectors count once, whatever
+  // the number of rows: ζ / (1e-6 + mass on codes < 5).
   auto gate = make(1, 5, 1, 1.0, false, /*entropy_weight=*/0, /*invalid_weight=*/1.0);
   auto x = torch::zeros({2, 1});
-  // All mass on code 2 (bits 0,1,0): nothing invalid.
+  // All mass on code 2 (bits 0,1,0): nothing lost.
   set_param(*gate, "z", torch::tensor({{-5.0, 5.0, -5.0}}));
   Routing r = gate->forward({x, {}, {}});
-  EXPECT_EQ(r.aux_loss.item<double>(), 0.0);
+  EXPECT_NEAR(r.aux_loss.item<double>(), 1.0 / (1 + 1e-6), 1e-6);
   EXPECT_TRUE(torch::equal(r.weights, torch::tensor({0.0, 0.0, 1.0, 0.0, 0.0}).expand({2, 5})));
-  // Undecided: 3/8 of the mass is on invalid codes; the rest is renormalised.
+  // Undecided: 3/8 of the mass is on invalid codes and is lost (no renormalising).
   set_param(*gate, "z", torch::zeros({1, 3}));
   r = gate->forward({x, {}, {}});
-  EXPECT_NEAR(r.aux_loss.item<double>(), 3.0 / 8, 1e-7);
-  EXPECT_TRUE(torch::allclose(r.weights, torch::full({2, 5}, 0.2), 1e-6));
+  EXPECT_NEAR(r.aux_loss.item<double>(), 1.0 / (5.0 / 8 + 1e-6), 1e-5);
+  EXPECT_TRUE(torch::allclose(r.weights, torch::full({2, 5}, 0.125), 1e-6));
   // Bit 2 set: codes 4..7 with 1/4 each; only code 4 is an expert.
   set_param(*gate, "z", torch::tensor({{0.0, 0.0, 5.0}}));
   r = gate->forward({x, {}, {}});
-  EXPECT_NEAR(r.aux_loss.item<double>(), 0.75, 1e-7);
+  EXPECT_NEAR(r.aux_loss.item<double>(), 1.0 / (0.25 + 1e-6), 1e-5);
   EXPECT_TRUE(
-      torch::allclose(r.weights, torch::tensor({0.0, 0.0, 0.0, 0.0, 1.0}).expand({2, 5}), 1e-6));
-  // A power of two has no invalid codes, however undecided the selector is.
+      torch::allclose(r.weights, torch::tensor({0.0, 0.0, 0.0, 0.0, 0.25}).expand({2, 5}), 1e-6));
+  // A power of two has no invalid codes and no penalty, however undecided.
   auto pow2 = make(1, 4, 1, 1.0, false, 0, 1.0);
   set_param(*pow2, "z", torch::zeros({1, 2}));
   EXPECT_EQ(pow2->forward({x, {}, {}}).aux_loss.item<double>(), 0.0);
+  // Per-example selectors: one term per row and selector, summed (3 rows, k = 2).
+  auto per_row = make(1, 5, 2, 1.0, true, 0, 0.5);
+  set_param(*per_row, "z_proj.weight", torch::zeros({6, 1}));
+  set_param(*per_row, "z_proj.bias", torch::zeros({6}));
+  EXPECT_NEAR(per_row->forward({torch::zeros({3, 1}), {}, {}}).aux_loss.item<double>(),
+              0.5 * 3 * 2 / (5.0 / 8 + 1e-6), 1e-4);
 }
 
 TEST(GateDSelectK, RejectsBadOptions) {
