@@ -25,7 +25,7 @@ Routing Routing::from_compact(at::Tensor idx, at::Tensor w, int64_t n_experts,
 
 double Routing::mean_active_experts() const {
   if (rows() == 0) return 0.0;
-  return weights.ne(0).sum(1).to(at::kDouble).mean().item<double>();
+  return weights.detach().gt(kActiveWeight).sum(1).to(at::kDouble).mean().item<double>();
 }
 
 }  // namespace moekit::gates

@@ -9,6 +9,9 @@ namespace moekit::gates {
 /// `idx`/`w` is the compact form dispatch consumes: row t sends its input to
 /// expert idx[t, j] with weight w[t, j]; idx = -1 marks an empty slot (w = 0),
 /// e.g. a token dropped by Switch's capacity or a zero of a dense gate.
+/// A weight above this counts as an active expert (the papers' 1e-5).
+constexpr double kActiveWeight = 1e-5;
+
 struct Routing {
   at::Tensor weights;   // [T, n], x's dtype
   at::Tensor idx;       // [T, k_eff] int64, -1 = no expert
@@ -29,7 +32,8 @@ struct Routing {
   static Routing from_compact(at::Tensor idx, at::Tensor w, int64_t n_experts,
                               at::Tensor aux_loss);
 
-  /// Mean number of experts with a non-zero weight per row.
+  /// Mean number of active experts per row: weights above kActiveWeight, as
+  /// the COMET and DSelect-k papers count them.
   double mean_active_experts() const;
 };
 
