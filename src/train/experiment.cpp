@@ -5,6 +5,7 @@
 #include <filesystem>
 
 #include "moekit/core/error.h"
+#include "moekit/gates/gate.h"
 #include "moekit/data/movielens.h"
 #include "moekit/data/multi_fashion_mnist.h"
 #include "moekit/data/recsys_dataset.h"
@@ -130,7 +131,26 @@ std::pair<std::string, gates::GateOptions> gate_from_config(const Config& gate) 
       throw Error(gate.where(key), e.message());
     }
   }
-  return {name, options};
+  // A section named after a gate overrides options for that gate only, e.g.
+  // `topk: {noisy: false, balance_weight: 0}` for the COMET papers' Top-k.
+  // Every such section is checked, whichever gate the run uses.
+  gates::GateOptions selected = options;
+  for (const auto& info : gates::registered_gates()) {
+    if (!gate.has(info.name)) continue;
+    const Config section = gate.section(info.name);
+    gates::GateOptions overridden = options;
+    for (const auto& key : section.keys()) {
+      try {
+        MOEKIT_CHECK(key != "d_in" && key != "n_experts" && key != "name", key,
+                     "cannot be set per gate");
+        overridden.set(key, section.get<std::string>(key, ""));
+      } catch (const Error& e) {
+        throw Error(section.where(key), e.message());
+      }
+    }
+    if (info.name == name) selected = overridden;
+  }
+  return {name, selected};
 }
 
 MultiTaskExperiment load_experiment(const Config& config) {

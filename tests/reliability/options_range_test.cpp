@@ -60,6 +60,16 @@ TEST(ReliabilityOptionsRange, OutOfRangeNumbersNameTheirKeyPath) {
       {"gate.permutation_entropy_weight=-1", "gate.permutation_entropy_weight"},
       {"gate.granularity=word", "gate.granularity"},
       {"gate.eval_mode=best", "gate.eval_mode"},
+      {"gate.search_epochs=-1", "gate.search_epochs"},
+      {"gate.permutation_init=0", "gate.permutation_init"},
+      {"gate.permutation_noise=-0.1", "gate.permutation_noise"},
+      {"gate.permutation_per_task=2", "gate.permutation_per_task"},
+      // A section named after a gate holds options for that gate only, checked
+      // whichever gate runs.
+      {"gate.topk.balance_weight=-1", "gate.topk.balance_weight"},
+      {"gate.comet.gamma=0", "gate.comet.gamma"},
+      {"gate.topk.nosiy=false", "gate.topk.nosiy"},
+      {"gate.topk.n_experts=3", "gate.topk.n_experts"},
   };
   for (const auto& [assignment, key] : cases) expect_rejected(assignment, key);
 }
@@ -82,13 +92,29 @@ TEST(ReliabilityOptionsRange, UnknownKeysNameTheirKeyPath) {
   expect_rejected("trian.lr=0.1", "trian");
 }
 
+TEST(ReliabilityOptionsRange, PerGateSectionsApplyToTheirGateOnly) {
+  Config config = Config::parse(kBase, "run.yaml");
+  config.set("gate.balance_weight=0.5");
+  config.set("gate.topk.balance_weight=0");
+  config.set("gate.topk.noisy=false");
+  config.set("gate.name=topk");
+  const auto topk = train::load_experiment(config).model_options.gate_options();
+  EXPECT_EQ(topk.balance_weight(), 0.0);
+  EXPECT_FALSE(topk.noisy());
+  config.set("gate.name=switch");
+  const auto other = train::load_experiment(config).model_options.gate_options();
+  EXPECT_EQ(other.balance_weight(), 0.5);
+  EXPECT_TRUE(other.noisy());
+}
+
 TEST(ReliabilityOptionsRange, InRangeBoundariesAreAccepted) {
   // The edges themselves are legal: a check that is off by one fails here.
   Config config = Config::parse(kBase, "run.yaml");
   for (const char* s : {"train.weight_decay=0", "data.max_train=0", "gate.k=1",
                         "gate.entropy_weight=0", "gate.search_steps=0", "gate.fixed_expert=0",
                         "gate.sinkhorn_iters_start=1", "gate.sinkhorn_iters_end=1",
-                        "gate.capacity_factor=-1", "train.patience=1"}) {
+                        "gate.capacity_factor=-1", "train.patience=1", "gate.search_epochs=0",
+                        "gate.permutation_noise=0", "gate.permutation_init=1e-9"}) {
     config.set(s);
   }
   EXPECT_NO_THROW(train::load_experiment(config));
