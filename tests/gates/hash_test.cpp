@@ -7,6 +7,8 @@
 
 #include "moekit/core/error.h"
 #include "moekit/gates/gate.h"
+#include "moekit/moe/experts.h"
+#include "moekit/moe/moe_layer.h"
 #include "testing/gradcheck.h"
 
 namespace moekit::gates {
@@ -90,22 +92,29 @@ TEST(GateHash, RejectsNonPositiveNIds) {
   EXPECT_THROW(make_gate("hash", GateOptions(2, 3).n_ids(-5)), Error);
 }
 
-TEST(GateHash, GradMatchesFiniteDifferences) {
-  // Hash weights are constants: no gradient may reach the input.
+TEST(GateHash, GradThroughTheHashedExpertsMatchesFiniteDifferences) {
+  // Hash weights are constants (1 on the id's expert): the gradient reaches the
+  // input and the experts only through the expert each id maps to. Checked on a
+  // layer by finite differences, and per expert against the table.
+  torch::manual_seed(0);
   auto gate = make_gate("hash", GateOptions(3, 4).n_ids(10));
-  gate->to(torch::kDouble);
+  moe::MoELayer layer(gate,
+                      moe::FFNExperts(moe::FFNExpertsOptions(4, 3, 5).activation("gelu")).ptr());
+  layer->to(torch::kDouble);
   auto x = torch::randn({5, 3}, torch::kDouble).requires_grad_();
   auto ids = torch::tensor({1, 9, 4, 4, 0}, torch::kLong);
-  auto probe = torch::randn({5, 4}, torch::kDouble);
+  auto probe = torch::randn({5, 3}, torch::kDouble);
   Routing r = gate->forward({x, ids, {}});
   EXPECT_EQ(r.weights.scalar_type(), torch::kDouble);
   EXPECT_TRUE(r.weights.sum(1).eq(1).all().item<bool>());
-  const double worst = testing::expect_grad_matches_finite_differences(
-      [&] {
-        return (gate->forward({x, ids, {}}).weights * probe).sum() + x.sum() * 0;
-      },
-      {x});
-  EXPECT_EQ(worst, 0.0);
+  auto loss = [&] { return (layer->forward(x, ids).y * probe).sum(); };
+  testing::expect_grad_matches_finite_differences(loss, testing::grad_inputs(*layer, x));
+  auto w1 = layer->named_parameters()["experts.w1"];
+  auto g = torch::autograd::grad({loss()}, {w1})[0];
+  for (int64_t e = 0; e < 4; ++e) {
+    EXPECT_EQ(g[e].abs().max().item<double>() > 0, r.idx.eq(e).any().item<bool>())
+        << "expert " << e;
+  }
 }
 
 }  // namespace

@@ -6,6 +6,8 @@
 
 #include "moekit/core/error.h"
 #include "moekit/gates/gate.h"
+#include "moekit/moe/experts.h"
+#include "moekit/moe/moe_layer.h"
 #include "testing/gradcheck.h"
 
 namespace moekit::gates {
@@ -112,18 +114,31 @@ TEST(GateRandom, EvalSampleDrawsOnePerSequenceOrBatch) {
   EXPECT_EQ(distinct(per_batch), 1);
 }
 
-TEST(GateRandom, GradMatchesFiniteDifferences) {
-  // Random weights are constants: no gradient may reach the input.
-  auto gate = make_gate("random", GateOptions(3, 4).granularity("token"));
-  auto x = torch::randn({5, 3}, torch::kDouble).requires_grad_();
-  auto probe = torch::randn({5, 4}, torch::kDouble);
-  const double worst = testing::expect_grad_matches_finite_differences(
-      [&] {
-        torch::manual_seed(3);
-        return (gate->forward({x, {}, {}}).weights * probe).sum() + x.sum() * 0;
-      },
-      {x});
-  EXPECT_EQ(worst, 0.0);
+TEST(GateRandom, GradThroughTheDrawnExpertsMatchesFiniteDifferences) {
+  // Random routing has no parameters, so the gradient reaches the input and the
+  // experts only through the experts drawn: a layer whose output is checked by
+  // finite differences, with the same draw every evaluation (seeded).
+  torch::manual_seed(0);
+  moe::MoELayer layer(make_gate("random", GateOptions(3, 4).granularity("token")),
+                      moe::FFNExperts(moe::FFNExpertsOptions(4, 3, 5).activation("gelu")).ptr());
+  layer->to(torch::kDouble);
+  auto x = torch::randn({6, 3}, torch::kDouble).requires_grad_();
+  auto probe = torch::randn({6, 3}, torch::kDouble);
+  auto loss = [&] {
+    torch::manual_seed(3);
+    return (layer->forward(x).y * probe).sum();
+  };
+  testing::expect_grad_matches_finite_differences(loss, testing::grad_inputs(*layer, x));
+  // The experts that were not drawn get exactly no gradient, the drawn ones some.
+  torch::manual_seed(3);
+  const auto drawn = layer->forward(x).routing.idx.view(-1);
+  auto w1 = layer->named_parameters()["experts.w1"];
+  auto g = torch::autograd::grad({loss()}, {w1})[0];
+  for (int64_t e = 0; e < 4; ++e) {
+    const bool used = drawn.eq(e).any().item<bool>();
+    EXPECT_EQ(g[e].abs().max().item<double>() > 0, used) << "expert " << e;
+  }
+  EXPECT_GT(g.abs().max().item<double>(), 0.0);
 }
 
 TEST(GateRandom, RejectsBadOptions) {

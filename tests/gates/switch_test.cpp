@@ -63,6 +63,21 @@ TEST(GateSwitch, CapacityIsPerExpertInRowOrder) {
   EXPECT_TRUE(torch::equal(r.idx, torch::tensor({{1}, {0}, {-1}, {-1}}, torch::kLong)));
 }
 
+TEST(GateSwitch, CapacityRoundsUp) {
+  // T = 5 rows all on expert 0, n = 2, capacity_factor 1: capacity = ceil(5/2) = 3
+  // (Fedus et al. eq. 3); flooring would keep 2.
+  auto x = torch::zeros({5, 2});
+  x.select(1, 0).fill_(1.0);
+  auto gate = identity_switch(2, 2, /*capacity_factor=*/1.0);
+  Routing r = gate->forward({x, {}, {}});
+  EXPECT_TRUE(torch::equal(r.idx.view(-1), torch::tensor({0, 0, 0, -1, -1}, torch::kLong)))
+      << r.idx;
+  // 0.3 · 7 / 2 = 1.05 -> 2 slots per expert.
+  auto small = identity_switch(2, 2, /*capacity_factor=*/0.3);
+  Routing s = small->forward({torch::zeros({7, 2}).index_fill_(1, torch::tensor({0}), 1.0), {}, {}});
+  EXPECT_EQ(s.idx.ge(0).sum().item<int64_t>(), 2);
+}
+
 TEST(GateSwitch, WeightsAreTheTopProbabilityOrZeroWhenDropped) {
   torch::manual_seed(0);
   auto gate = make_gate("switch", GateOptions(5, 4).capacity_factor(1.0));

@@ -62,6 +62,22 @@ TEST(TrainThorLoss, MatchesHandComputedCase) {
   EXPECT_NEAR(loss.total.item<double>(), 2 * ce + alpha * kl, 1e-12);
 }
 
+TEST(TrainThorLoss, ConsistencyIsTheSymmetricKLNotEitherDirection) {
+  // One token, p1 = (0.9, 0.1), p2 = (0.5, 0.5): KL(p1‖p2) = 0.9 log 1.8 + 0.1 log 0.2
+  // = 0.36806, KL(p2‖p1) = 0.5 log(5/9) + 0.5 log 5 = 0.51083; THOR's term is
+  // their mean, 0.43944, which neither direction alone gives.
+  auto l1 = torch::tensor({{std::log(0.9), std::log(0.1)}}, torch::kDouble);
+  auto l2 = torch::tensor({{0.0, 0.0}}, torch::kDouble);
+  auto target = torch::tensor({0}, torch::kLong);
+  const double kl12 = 0.9 * std::log(1.8) + 0.1 * std::log(0.2);
+  const double kl21 = 0.5 * std::log(5.0 / 9.0) + 0.5 * std::log(5.0);
+  ASSERT_GT(std::abs(kl12 - kl21), 0.1);
+  const double c = thor_loss(l1, l2, target, kPad, 1.0, 0.0).consistency.item<double>();
+  EXPECT_NEAR(c, 0.5 * (kl12 + kl21), 1e-12);
+  // Symmetric: swapping the passes gives the same value.
+  EXPECT_NEAR(thor_loss(l2, l1, target, kPad, 1.0, 0.0).consistency.item<double>(), c, 1e-15);
+}
+
 TEST(TrainThorLoss, AlphaZeroDropsConsistencyTerm) {
   auto target = torch::tensor({0, 0, kPad}, torch::kLong);
   ThorLoss loss = thor_loss(skewed_then_uniform(false), skewed_then_uniform(true), target, kPad,
