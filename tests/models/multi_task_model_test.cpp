@@ -45,6 +45,20 @@ TEST(ModelMultiTaskModel, CategoricalColumnsAreEmbedded) {
   auto out = model->forward(batch);
   EXPECT_EQ(out.outputs[0].sizes(), (std::vector<int64_t>{6}));
   EXPECT_EQ(out.routings[0].k_eff(), 1);
+  // The embeddings reach the output: another id in the second column (the
+  // hash key stays) changes that row's prediction and no other.
+  auto other = batch;
+  other.categorical = cat.clone();
+  other.categorical[2][1] = (cat[2][1].item<int64_t>() + 1) % 7;
+  auto moved = model->forward(other).outputs[1];
+  const auto changed = moved.ne(out.outputs[1]);
+  EXPECT_TRUE(changed[2].item<bool>());
+  EXPECT_EQ(changed.sum().item<int64_t>(), 1);
+  // ... and the embedding rows of the ids used get a gradient.
+  auto loss = model->loss(out, batch);
+  auto table = model->named_parameters()["embedding_1.weight"];
+  auto g = torch::autograd::grad({loss}, {table})[0];
+  EXPECT_GT(g[cat[0][1].item<int64_t>()].abs().max().item<double>(), 0.0);
 }
 
 TEST(ModelMultiTaskModel, LocalSearchLearnsOnePermutationForAllTasks) {

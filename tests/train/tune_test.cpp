@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <algorithm>
+#include <cstdlib>
 #include <filesystem>
 #include <numeric>
 
@@ -62,14 +63,23 @@ TEST(TrainTune, TopFractionKeepsAtLeastTheBestTrial) {
   EXPECT_EQ(top_fraction({3, 1, 2, 5}, 0.5), (std::vector<size_t>{1, 2}));
 }
 
-TEST(TrainTune, ExpectedBestStartsAtTheMeanAndNeverRises) {
+TEST(TrainTune, ExpectedBestEqualsTheMeanMinimumOverAllDrawSequences) {
+  // E[min of n trials drawn with replacement from the pool], by enumerating
+  // every one of the 5^n equally likely sequences of draws.
   const std::vector<double> pool{0.9, 0.4, 0.7, 0.5, 1.3};
   const auto curve = expected_best_curve(pool);
   ASSERT_EQ(curve.size(), pool.size());
-  EXPECT_NEAR(curve[0], std::accumulate(pool.begin(), pool.end(), 0.0) / 5, 1e-12);
-  for (size_t i = 1; i < curve.size(); ++i) EXPECT_LE(curve[i], curve[i - 1]);
-  EXPECT_GE(curve.back(), 0.4);
-  EXPECT_LT(curve.back(), curve[0]);
+  for (size_t n = 1; n <= pool.size(); ++n) {
+    size_t sequences = 1;
+    for (size_t i = 0; i < n; ++i) sequences *= pool.size();
+    double sum = 0;
+    for (size_t code = 0; code < sequences; ++code) {
+      double best = 1e300;
+      for (size_t i = 0, c = code; i < n; ++i, c /= pool.size()) best = std::min(best, pool[c % pool.size()]);
+      sum += best;
+    }
+    EXPECT_NEAR(curve[n - 1], sum / static_cast<double>(sequences), 1e-12) << "n = " << n;
+  }
 }
 
 TEST(TrainTune, RunsTrialsAndWritesFilesAndPicksBestValidationTrial) {
@@ -99,7 +109,11 @@ TEST(TrainTune, RunsTrialsAndWritesFilesAndPicksBestValidationTrial) {
   for (const char* f : {"tune_trials.csv", "tune_summary.md", "expected_best.csv"}) {
     EXPECT_TRUE(fs::exists(out / f)) << f;
   }
-  if (result.plot_written) EXPECT_GT(fs::file_size(out / "expected_best.svg"), 100u);
+  // Where gnuplot is installed (scripts/setup.sh installs it) the plot must be there.
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) {
+    EXPECT_TRUE(result.plot_written);
+    EXPECT_GT(fs::file_size(out / "expected_best.svg"), 100u);
+  }
 }
 
 }  // namespace
