@@ -8,7 +8,6 @@
 #include <cmath>
 #include <csignal>
 #include <filesystem>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "moekit/core/checkpoint.h"
@@ -45,7 +44,8 @@ MultiTaskTrainer::MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions 
                                    std::shared_ptr<dist::Group> group)
     : model_(std::move(model)),
       options_(std::move(options)),
-      group_(group ? std::move(group) : std::make_shared<dist::Group>()) {
+      group_(group ? std::move(group) : std::make_shared<dist::Group>()),
+      run_(options_.run_dir(), group_->rank() == 0) {
   options_.validate();
   dist::seed_rank_generator(*group_, options_.seed());
   optimizer_ = std::make_unique<torch::optim::Adam>(
@@ -53,25 +53,6 @@ MultiTaskTrainer::MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions 
       torch::optim::AdamOptions(options_.lr()).weight_decay(options_.weight_decay()));
 }
 
-namespace {
-
-std::string path_in(const std::string& dir, const char* name) {
-  return (fs::path(dir) / name).string();
-}
-
-// Keeps the first `epochs` lines of metrics.jsonl: what a resumed run had
-// logged up to its checkpoint, so lines are never duplicated.
-void truncate_metrics(const std::string& path, int64_t epochs) {
-  std::ifstream in(path);
-  std::vector<std::string> kept;
-  std::string line;
-  while (static_cast<int64_t>(kept.size()) < epochs && std::getline(in, line)) kept.push_back(line);
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& l : kept) out << l << "\n";
-}
-
-}  // namespace
 
 void MultiTaskTrainer::save_checkpoint(const Progress& p) {
   torch::serialize::OutputArchive archive, model_archive, optim_archive;
@@ -86,18 +67,17 @@ void MultiTaskTrainer::save_checkpoint(const Progress& p) {
   archive.write("best_epoch", torch::tensor(p.best_epoch));
   archive.write("bad_epochs", torch::tensor(p.bad_epochs));
   archive.write("rng", rng);
-  if (group_->rank() == 0)
-    save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+  run_.save(archive, "checkpoint.pt");
 }
 
-void MultiTaskTrainer::save_weights(const std::string& path) {
+void MultiTaskTrainer::save_best() {
   torch::serialize::OutputArchive archive;
   dist::save_full_state(*group_, *model_, nullptr, archive, nullptr);
-  if (group_->rank() == 0) save_archive_atomically(archive, path);
+  run_.save(archive, "best.pt");
 }
 
 bool MultiTaskTrainer::load_checkpoint(Progress& p) {
-  const std::string path = path_in(options_.run_dir(), "checkpoint.pt");
+  const std::string path = run_.checkpoint_path();
   if (!fs::exists(path)) return false;
   torch::serialize::InputArchive archive, model_archive, optim_archive;
   load_archive(archive, path);
@@ -163,7 +143,7 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
       std::string saved;
       if (!options_.run_dir().empty()) {
         save_checkpoint(p);
-        saved = path_in(options_.run_dir(), "checkpoint.pt");
+        saved = run_.checkpoint_path();
       }
       throw Interrupted(sig, saved, where);
     }
@@ -227,8 +207,7 @@ Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
 
 namespace {
 
-void append_metrics_line(const std::string& path, int64_t epoch, double train_loss,
-                         const Metrics& valid, double seconds) {
+std::string metrics_line(int64_t epoch, double train_loss, const Metrics& valid, double seconds) {
   nlohmann::ordered_json line;
   line["epoch"] = epoch;
   line["train_loss"] = train_loss;
@@ -236,11 +215,7 @@ void append_metrics_line(const std::string& path, int64_t epoch, double train_lo
   for (const auto& [name, value] : valid.values) line["valid." + name] = value;
   line["active_experts"] = valid.active_experts;
   line["seconds"] = seconds;
-  std::ofstream out(path, std::ios::app);
-  out << line.dump() << "\n";
-  // Flush before checking: a full disk shows up only when the buffer is written.
-  out.flush();
-  MOEKIT_CHECK(out.good(), path, "cannot append metrics (disk full or directory gone?)");
+  return line.dump();
 }
 
 }  // namespace
@@ -248,30 +223,22 @@ void append_metrics_line(const std::string& path, int64_t epoch, double train_lo
 FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
                                 const data::MultiTaskDataset& valid, bool resume) {
   const StopSignalScope stop_scope;
-  const bool files = !options_.run_dir().empty();
   // Every rank reads checkpoints; rank 0 alone writes files.
-  const bool writer = files && group_->rank() == 0;
-  if (writer) {
-    std::error_code ec;
-    fs::create_directories(options_.run_dir(), ec);
-    MOEKIT_CHECK(!ec, options_.run_dir(), "cannot create the run directory: {}", ec.message());
-  }
-  const std::string metrics_path = files ? path_in(options_.run_dir(), "metrics.jsonl") : "";
-  const std::string best_path = files ? path_in(options_.run_dir(), "best.pt") : "";
+  const bool files = run_.enabled(), writer = run_.writer();
+  run_.create();
 
   Progress p;
   p.best_loss = std::numeric_limits<double>::infinity();
   if (resume) {
     MOEKIT_CHECK(files, "--resume", "needs a run directory");
-    MOEKIT_CHECK(load_checkpoint(p), path_in(options_.run_dir(), "checkpoint.pt"),
+    MOEKIT_CHECK(load_checkpoint(p), run_.checkpoint_path(),
                  "no checkpoint to resume from");
-    if (writer) truncate_metrics(metrics_path, p.epoch);
+    run_.truncate_metrics("epoch", p.epoch);
     if (writer)
       spdlog::info("resumed at epoch {} batch {} (best validation loss {:.4f} at epoch {})",
                    p.epoch, p.batch, p.best_loss, p.best_epoch);
-  } else if (writer) {
-    std::ofstream out(metrics_path, std::ios::trunc);
-    MOEKIT_CHECK(out.good(), metrics_path, "cannot create the metrics file");
+  } else {
+    run_.start_metrics();
   }
 
   // Best weights in memory too, so a run without files still ends on them.
@@ -302,15 +269,13 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
       p.best_epoch = epoch;
       p.bad_epochs = 0;
       snapshot();
-      if (files) save_weights(best_path);
+      if (files) save_best();
     } else {
       ++p.bad_epochs;
     }
-    if (writer) {
-      // NOTE: the line goes first. A kill between the two leaves one line too many,
-      // which --resume truncates; the other order would lose the line for good.
-      append_metrics_line(metrics_path, epoch, train_loss, metrics, seconds);
-    }
+    // NOTE: the line goes first. A kill between the two leaves one line too many,
+    // which --resume truncates; the other order would lose the line for good.
+    run_.append_metrics(metrics_line(epoch, train_loss, metrics, seconds));
     if (files) save_checkpoint(p);
     if (writer)
       spdlog::info("epoch {} train loss {:.4f} valid loss {:.4f} ({:.1f}s)", epoch, train_loss,
@@ -320,7 +285,7 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
     dist::all_reduce_sum(*group_, stop);
     if (stop[0] > 0 && p.epoch < options_.epochs() && p.bad_epochs < options_.patience()) {
       const int sig = stop_requested() != 0 ? stop_requested() : SIGTERM;
-      throw Interrupted(sig, files ? path_in(options_.run_dir(), "checkpoint.pt") : "",
+      throw Interrupted(sig, files ? run_.checkpoint_path() : "",
                         fmt::format("the end of epoch {}", epoch));
     }
   }
@@ -334,10 +299,10 @@ FitResult MultiTaskTrainer::fit(const data::MultiTaskDataset& train,
     size_t i = 0;
     for (auto& t : model_->parameters()) t.copy_(best_state[i++]);
     for (auto& b : model_->buffers()) b.copy_(best_state[i++]);
-  } else if (files && fs::exists(best_path)) {
+  } else if (files && fs::exists(run_.best_path())) {
     torch::serialize::InputArchive archive;
-    load_archive(archive, best_path);
-    dist::load_full_state(*model_, nullptr, archive, nullptr, best_path);
+    load_archive(archive, run_.best_path());
+    dist::load_full_state(*model_, nullptr, archive, nullptr, run_.best_path());
   }
   result.best_valid = evaluate(valid);
   return result;

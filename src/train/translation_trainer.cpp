@@ -8,7 +8,6 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -125,24 +124,6 @@ std::vector<int64_t> sentences_to_run(const std::vector<int64_t>& indices,
   return {first, first + share.run_size()};
 }
 
-std::string path_in(const std::string& dir, const char* name) {
-  return (fs::path(dir) / name).string();
-}
-
-// Keeps the lines of metrics.jsonl up to `step`, so a resumed run never duplicates them.
-void truncate_metrics(const std::string& path, int64_t step) {
-  std::ifstream in(path);
-  std::vector<std::string> kept;
-  std::string line;
-  while (std::getline(in, line)) {
-    if (line.empty()) continue;
-    if (nlohmann::json::parse(line).value("step", int64_t{0}) <= step) kept.push_back(line);
-  }
-  in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (const auto& l : kept) out << l << "\n";
-}
-
 }  // namespace
 
 std::vector<std::string> translate_lines(models::Transformer& model,
@@ -166,7 +147,8 @@ TranslationTrainer::TranslationTrainer(models::Transformer model, data::Tokenize
     : model_(std::move(model)),
       tokenizer_(std::move(tokenizer)),
       options_(std::move(options)),
-      group_(group ? std::move(group) : std::make_shared<dist::Group>()) {
+      group_(group ? std::move(group) : std::make_shared<dist::Group>()),
+      run_(options_.run_dir(), group_->rank() == 0) {
   options_.validate();
   dist::seed_rank_generator(*group_, options_.seed());
   optimizer_ = std::make_unique<torch::optim::Adam>(model_->parameters(),
@@ -253,7 +235,7 @@ models::Transformer TranslationTrainer::whole_model() {
 void TranslationTrainer::save_best() {
   torch::serialize::OutputArchive archive;
   dist::save_full_state(*group_, *model_, nullptr, archive, nullptr);
-  if (group_->rank() == 0) save_archive_atomically(archive, path_in(options_.run_dir(), "best.pt"));
+  run_.save(archive, "best.pt");
 }
 
 void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, double best,
@@ -272,17 +254,15 @@ void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, 
   archive.write("window_loss", torch::tensor(window_loss, torch::kDouble));
   archive.write("window_steps", torch::tensor(window_steps));
   archive.write("rng", rng);
-  if (group_->rank() == 0)
-    save_archive_atomically(archive, path_in(options_.run_dir(), "checkpoint.pt"));
+  run_.save(archive, "checkpoint.pt");
 }
 
 TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
                                              const ParallelCorpus& valid, bool resume) {
   MOEKIT_CHECK(!train.pairs.empty(), "train", "the training split is empty");
   const StopSignalScope stop_scope;
-  const bool write = !options_.run_dir().empty();
   // Every rank reads the checkpoint; rank 0 alone writes files and logs.
-  const bool writer = write && group_->rank() == 0;
+  const bool write = run_.enabled(), writer = run_.writer();
   const bool higher_better = options_.best_metric() == "bleu";
   int64_t epoch = 0, batch_in_epoch = 0, best_step = 0;
   // The train-loss window of metrics.jsonl: saved too, so a stop between two log
@@ -290,15 +270,10 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
   double window_loss = 0;
   int64_t window_steps = 0;
   double best = higher_better ? -1.0 : std::numeric_limits<double>::infinity();
-  if (writer) {
-    std::error_code ec;
-    fs::create_directories(options_.run_dir(), ec);
-    MOEKIT_CHECK(!ec, options_.run_dir(), "cannot create the run directory: {}", ec.message());
-  }
-  const std::string metrics_path = write ? path_in(options_.run_dir(), "metrics.jsonl") : "";
+  run_.create();
   if (resume) {
     MOEKIT_CHECK(write, "train.run_dir", "--resume needs a run directory");
-    const std::string path = path_in(options_.run_dir(), "checkpoint.pt");
+    const std::string path = run_.checkpoint_path();
     torch::serialize::InputArchive archive, model_archive, optim_archive;
     load_archive(archive, path);
     auto read = [&](const char* key) {
@@ -324,10 +299,10 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
       throw Error(path, "not a translation checkpoint matching this config: " +
                             std::string(e.what_without_backtrace()));
     }
-    if (writer) truncate_metrics(metrics_path, step_);
+    run_.truncate_metrics("step", step_);
     if (writer) spdlog::info("resumed from {} at step {}", path, step_);
-  } else if (writer) {
-    std::ofstream(metrics_path, std::ios::trunc);
+  } else {
+    run_.start_metrics();
   }
 
   const auto& o = model_->options;
@@ -335,13 +310,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
   TranslationFitResult result;
   int64_t window_tokens = 0;
   auto window_start = std::chrono::steady_clock::now();
-  auto log_metrics = [&](const nlohmann::ordered_json& j) {
-    if (!writer) return;
-    std::ofstream out(metrics_path, std::ios::app);
-    out << j.dump() << "\n";
-    out.flush();
-    MOEKIT_CHECK(out.good(), metrics_path, "cannot append metrics (disk full or directory gone?)");
-  };
+  auto log_metrics = [&](const nlohmann::ordered_json& j) { run_.append_metrics(j.dump()); };
 
   // Schedules given in epochs (local search's search_epochs) count the batches
   // of the first epoch, so a resumed run derives the same step budget.
@@ -449,7 +418,7 @@ TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
         std::string saved;
         if (write) {
           save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
-          saved = path_in(options_.run_dir(), "checkpoint.pt");
+          saved = run_.checkpoint_path();
         }
         throw Interrupted(sig, saved, fmt::format("step {}", step_));
       }

@@ -109,6 +109,8 @@ TEST(TrainMultiTaskTrainer, ResumeGivesIdenticalMetricsToAnUninterruptedRun) {
     MultiTaskTrainer trainer(make_model("topk"), TrainerOptions(options).epochs(2).run_dir(split));
     trainer.fit(train, valid);
   }
+  // A kill in the middle of appending the next line tears it: the resume drops it.
+  std::ofstream(split + "/metrics.jsonl", std::ios::app) << "{\"epoch\": 3, \"train_lo";
   torch::manual_seed(12345);  // the global RNG must come back from the checkpoint
   MultiTaskTrainer resumed(make_model("topk"), TrainerOptions(options).run_dir(split));
   resumed.fit(train, valid, /*resume=*/true);

@@ -10,6 +10,7 @@
 #include "moekit/data/multi_task_dataset.h"
 #include "moekit/dist/process_group.h"
 #include "moekit/models/multi_task_model.h"
+#include "moekit/train/run_dir.h"
 
 namespace moekit::train {
 
@@ -89,11 +90,12 @@ class MultiTaskTrainer {
   /// On a stop signal saves a mid-epoch checkpoint and throws Interrupted.
   double train_epoch(const data::MultiTaskDataset& train, Progress& p);
 
-  /// Collective; rank 0 writes `path`.
-  void save_weights(const std::string& path);
+  /// Collective; rank 0 writes best.pt.
+  void save_best();
   models::MultiTaskModel model_;
   TrainerOptions options_;
   std::shared_ptr<dist::Group> group_;
+  RunDir run_;
   std::unique_ptr<torch::optim::Optimizer> optimizer_;
 };
 

@@ -11,6 +11,7 @@
 #include "moekit/data/token_batches.h"
 #include "moekit/data/tokenizer.h"
 #include "moekit/dist/process_group.h"
+#include "moekit/train/run_dir.h"
 #include "moekit/models/transformer.h"
 
 namespace torch::optim {
@@ -132,6 +133,7 @@ class TranslationTrainer {
   TranslationTrainerOptions options_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
   std::shared_ptr<dist::Group> group_;
+  RunDir run_;
   int64_t step_ = 0;
 };
 
