@@ -13,6 +13,7 @@
 #include <sstream>
 #include <unordered_map>
 
+#include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
 #include "moekit/data/osis_text.h"
 #include "moekit/data/tokenizer.h"
@@ -352,10 +353,7 @@ BibleCorpusReport build_bible_corpus(const BibleCorpusOptions& options) {
                              {"user_defined_symbols", train_options.user_defined_symbols()},
                              {"special_ids", {{"pad", 0}, {"unk", 1}, {"bos", 2}, {"eos", 3}}}};
   }
-  std::ofstream out(report.manifest_path, std::ios::trunc);
-  MOEKIT_CHECK(out.good(), report.manifest_path, "cannot open for writing");
-  out << manifest.dump(2) << '\n';
-  MOEKIT_CHECK(!out.fail(), report.manifest_path, "write failed");
+  write_text_atomically(report.manifest_path, manifest.dump(2) + "\n");
   return report;
 }
 
