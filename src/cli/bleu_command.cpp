@@ -4,6 +4,7 @@
 
 #include "cli/commands.h"
 #include "moekit/core/error.h"
+#include "moekit/core/lines.h"
 #include "moekit/train/bleu.h"
 
 namespace moekit::cli {
@@ -16,8 +17,8 @@ struct BleuArgs {
 
 void run_bleu(const BleuArgs& args) {
   const auto smooth = args.smooth == "exp" ? train::BleuSmooth::kExp : train::BleuSmooth::kNone;
-  const auto refs = train::read_lines(args.ref);
-  const auto hyps = train::read_lines(args.hyp);
+  const auto refs = read_lines(args.ref);
+  const auto hyps = read_lines(args.hyp);
   MOEKIT_CHECK(refs.size() == hyps.size(), args.hyp, "{} lines, but the reference {} has {}",
                hyps.size(), args.ref, refs.size());
   const train::BleuScore score = train::corpus_bleu(hyps, refs, smooth);

@@ -14,6 +14,7 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/core/lines.h"
 #include "moekit/gates/gate.h"
 #include "moekit/dist/data_parallel.h"
 #include "moekit/dist/expert_parallel.h"

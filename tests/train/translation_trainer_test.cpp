@@ -13,6 +13,7 @@
 #include <nlohmann/json.hpp>
 
 #include "moekit/core/error.h"
+#include "moekit/core/lines.h"
 #include "moekit/gates/permutation_search.h"
 #include "moekit/train/bleu.h"
 #include "moekit/train/stop_signal.h"

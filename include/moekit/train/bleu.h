@@ -7,13 +7,6 @@
 
 namespace moekit::train {
 
-/// sacreBLEU's default tokenizer, `13a` (mteval-v13a.pl): drops `<skipped>`,
-/// decodes &quot; &amp; &lt; &gt;, splits off punctuation and symbols, splits
-/// `.` and `,` unless between digits and `-` after a digit, and collapses
-/// whitespace (Python's str.split() notion of it). Returns the tokens joined
-/// by single spaces.
-std::string tokenize_13a(std::string_view line);
-
 constexpr int kBleuMaxOrder = 4;
 
 /// Sufficient statistics of corpus BLEU (sums over sentences).
@@ -57,9 +50,5 @@ BleuScore compute_bleu(const BleuStats& stats, BleuSmooth smooth = BleuSmooth::k
 /// when the line counts differ.
 BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<std::string>& refs,
                       BleuSmooth smooth = BleuSmooth::kExp);
-
-/// The lines of a UTF-8 text file ('\n'-separated; a final newline ends the
-/// last line). Throws moekit::Error naming the file when it cannot be read.
-std::vector<std::string> read_lines(const std::string& path);
 
 }  // namespace moekit::train

@@ -1,0 +1,12 @@
+#pragma once
+#include <string>
+#include <vector>
+
+namespace moekit {
+
+/// The lines of a text file ('\n'-separated; a final newline ends the last
+/// line; bytes are kept as they are). Throws moekit::Error naming the file
+/// when it cannot be read.
+std::vector<std::string> read_lines(const std::string& path);
+
+}  // namespace moekit
