@@ -16,6 +16,7 @@
 #include "moekit/core/error.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/process_group.h"
+#include "moekit/models/translation.h"
 #include "moekit/train/experiment.h"
 #include "moekit/train/translation_trainer.h"
 
@@ -38,7 +39,7 @@ MtSetup load_mt_setup(const Config& config) {
   s.data_dir = data.require<std::string>("dir");
   s.tokenizer_path =
       data.get<std::string>("tokenizer", (fs::path(s.data_dir) / "spm.model").string());
-  s.directions = train::parse_directions(data.get<std::string>("directions", "es-en,en-es"),
+  s.directions = data::parse_directions(data.get<std::string>("directions", "es-en,en-es"),
                                          data.where("directions"));
   s.max_len = data.get<int64_t>("max_len", s.max_len);
   MOEKIT_CHECK(s.max_len >= 2, data.where("max_len"), "must be >= 2, got {}", s.max_len);
@@ -119,9 +120,9 @@ void run_train_mt(const TrainMtArgs& args) {
   if (writer) write_text_atomically(resolved, config.dump());
 
   const auto train =
-      train::load_parallel_corpus(tokenizer, setup.data_dir, "train", setup.directions, setup.max_len);
+      data::load_parallel_corpus(tokenizer, setup.data_dir, "train", setup.directions, setup.max_len);
   const auto valid =
-      train::load_parallel_corpus(tokenizer, setup.data_dir, "valid", setup.directions, setup.max_len);
+      data::load_parallel_corpus(tokenizer, setup.data_dir, "valid", setup.directions, setup.max_len);
   if (writer) spdlog::info("{} train pairs, {} valid pairs, vocabulary {}", train.pairs.size(),
                valid.pairs.size(), tokenizer.vocab_size());
 
@@ -200,7 +201,7 @@ void run_translate(const TranslateArgs& args) {
   while (std::getline(std::cin, line)) lines.push_back(line);
   torch::manual_seed(setup.trainer.seed());
   for (const auto& out :
-       train::translate_lines(model, tokenizer, lines, args.to, args.beam, args.max_len)) {
+       models::translate_lines(model, tokenizer, lines, args.to, args.beam, args.max_len)) {
     std::cout << out << "\n";
   }
 }

@@ -7,7 +7,6 @@
 
 #include <chrono>
 #include <cmath>
-#include <filesystem>
 #include <limits>
 #include <nlohmann/json.hpp>
 #include <sstream>
@@ -19,14 +18,13 @@
 #include "moekit/dist/data_parallel.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/full_state.h"
-#include "moekit/models/beam_search.h"
+#include "moekit/models/translation.h"
 #include "moekit/train/bleu.h"
 #include "moekit/train/stop_signal.h"
 #include "moekit/train/synchronized_step.h"
 #include "moekit/train/thor_loss.h"
 
 namespace moekit::train {
-namespace fs = std::filesystem;
 
 void TranslationTrainerOptions::validate() const {
   MOEKIT_CHECK(lr_ > 0, "train.lr", "must be > 0, got {}", lr_);
@@ -48,75 +46,7 @@ void TranslationTrainerOptions::validate() const {
                "must be in [0, 1), got {}", label_smoothing_);
 }
 
-std::vector<std::pair<std::string, std::string>> parse_directions(const std::string& text,
-                                                                  const std::string& where) {
-  std::vector<std::pair<std::string, std::string>> out;
-  std::stringstream stream(text);
-  std::string item;
-  while (std::getline(stream, item, ',')) {
-    item.erase(0, item.find_first_not_of(' '));
-    item.erase(item.find_last_not_of(' ') + 1);
-    const auto dash = item.find('-');
-    MOEKIT_CHECK(dash != std::string::npos && dash > 0 && dash + 1 < item.size(), where,
-                 "expected SRC-TGT (e.g. es-en), got '{}'", item);
-    out.emplace_back(item.substr(0, dash), item.substr(dash + 1));
-  }
-  MOEKIT_CHECK(!out.empty(), where, "no direction given");
-  return out;
-}
-
-ParallelCorpus load_parallel_corpus(
-    const data::Tokenizer& tokenizer, const std::string& dir, const std::string& split,
-    const std::vector<std::pair<std::string, std::string>>& directions, int64_t max_len) {
-  ParallelCorpus corpus;
-  for (const auto& [src_lang, tgt_lang] : directions) {
-    const std::string src_path = (fs::path(dir) / (split + "." + src_lang)).string();
-    const std::string tgt_path = (fs::path(dir) / (split + "." + tgt_lang)).string();
-    const auto src = read_lines(src_path);
-    const auto tgt = read_lines(tgt_path);
-    MOEKIT_CHECK(src.size() == tgt.size(), tgt_path, "has {} lines but {} has {}", tgt.size(),
-                 src_path, src.size());
-    const int64_t tag = tokenizer.language_tag_id(tgt_lang);
-    for (size_t i = 0; i < src.size(); ++i) {
-      data::TokenPair pair;
-      pair.src.push_back(tag);
-      for (int64_t id : tokenizer.encode(src[i])) pair.src.push_back(id);
-      pair.tgt = tokenizer.encode(tgt[i]);
-      if (static_cast<int64_t>(pair.src.size()) > max_len) pair.src.resize(max_len);
-      if (static_cast<int64_t>(pair.tgt.size()) > max_len) pair.tgt.resize(max_len);
-      corpus.pairs.push_back(std::move(pair));
-      corpus.references.push_back(tgt[i]);
-    }
-  }
-  return corpus;
-}
-
 namespace {
-
-// Sources of at most this many sentences go through the decoder together.
-constexpr size_t kDecodeBatch = 32;
-
-std::vector<std::string> decode_sources(models::Transformer& model,
-                                        const data::Tokenizer& tokenizer,
-                                        const std::vector<std::vector<int64_t>>& sources,
-                                        int64_t beam, int64_t max_len) {
-  const bool was_training = model->is_training();
-  model->eval();
-  std::vector<std::string> out;
-  for (size_t begin = 0; begin < sources.size(); begin += kDecodeBatch) {
-    const size_t end = std::min(sources.size(), begin + kDecodeBatch);
-    std::vector<std::vector<int64_t>> chunk(sources.begin() + begin, sources.begin() + end);
-    const at::Tensor src =
-        data::pad_sources(chunk, model->options.pad_id(), model->options.eos_id());
-    const auto hyps =
-        beam <= 1 ? models::greedy_search(model, src, max_len)
-                  : models::beam_search(model, src,
-                                        models::BeamSearchOptions().beam(beam).max_len(max_len));
-    for (const auto& h : hyps) out.push_back(tokenizer.decode(h.tokens));
-  }
-  model->train(was_training);
-  return out;
-}
 
 // The sentences of a batch that this rank runs (see dist::BatchShare::run_size).
 std::vector<int64_t> sentences_to_run(const std::vector<int64_t>& indices,
@@ -126,21 +56,6 @@ std::vector<int64_t> sentences_to_run(const std::vector<int64_t>& indices,
 }
 
 }  // namespace
-
-std::vector<std::string> translate_lines(models::Transformer& model,
-                                         const data::Tokenizer& tokenizer,
-                                         const std::vector<std::string>& lines,
-                                         const std::string& target_language, int64_t beam,
-                                         int64_t max_len) {
-  const int64_t tag = tokenizer.language_tag_id(target_language);
-  std::vector<std::vector<int64_t>> sources;
-  for (const auto& line : lines) {
-    std::vector<int64_t> ids{tag};
-    for (int64_t id : tokenizer.encode(line)) ids.push_back(id);
-    sources.push_back(std::move(ids));
-  }
-  return decode_sources(model, tokenizer, sources, beam, max_len);
-}
 
 TranslationTrainer::TranslationTrainer(models::Transformer model, data::Tokenizer tokenizer,
                                        TranslationTrainerOptions options,
@@ -170,7 +85,7 @@ void TranslationTrainer::set_learning_rate() {
   }
 }
 
-double TranslationTrainer::validation_loss(const ParallelCorpus& valid) {
+double TranslationTrainer::validation_loss(const data::ParallelCorpus& valid) {
   if (valid.pairs.empty()) return 0.0;
   torch::NoGradGuard no_grad;
   const bool was_training = model_->is_training();
@@ -195,7 +110,7 @@ double TranslationTrainer::validation_loss(const ParallelCorpus& valid) {
   return totals[0] / totals[1];
 }
 
-double TranslationTrainer::validation_bleu(const ParallelCorpus& valid) {
+double TranslationTrainer::validation_bleu(const data::ParallelCorpus& valid) {
   const int64_t n = std::min<int64_t>(options_.bleu_sentences(), valid.pairs.size());
   if (n == 0) return 0.0;
   std::vector<std::vector<int64_t>> sources;
@@ -209,7 +124,8 @@ double TranslationTrainer::validation_bleu(const ParallelCorpus& valid) {
   // Decoding runs a data-dependent number of steps: with the whole model every
   // rank decodes alone, and all take rank 0's score (random experts may differ).
   models::Transformer decoder = whole_model();
-  const auto hyps = decode_sources(decoder, tokenizer_, sources, 1, options_.max_decode_len());
+  const auto hyps =
+      models::decode_sources(decoder, tokenizer_, sources, 1, options_.max_decode_len());
   std::vector<double> score = {group_->rank() == 0 ? corpus_bleu(hyps, refs).score : 0.0};
   dist::all_reduce_sum(*group_, score);
   return score[0];
@@ -258,8 +174,8 @@ void TranslationTrainer::save_checkpoint(int64_t epoch, int64_t batch_in_epoch, 
   run_.save(archive, "checkpoint.pt");
 }
 
-TranslationFitResult TranslationTrainer::fit(const ParallelCorpus& train,
-                                             const ParallelCorpus& valid, bool resume) {
+TranslationFitResult TranslationTrainer::fit(const data::ParallelCorpus& train,
+                                             const data::ParallelCorpus& valid, bool resume) {
   MOEKIT_CHECK(!train.pairs.empty(), "train", "the training split is empty");
   const StopSignalScope stop_scope;
   // Every rank reads the checkpoint; rank 0 alone writes files and logs.

@@ -7,8 +7,8 @@
 #include <filesystem>
 #include <fstream>
 
+#include "moekit/data/parallel_corpus.h"
 #include "moekit/data/tokenizer.h"
-#include "moekit/train/translation_trainer.h"
 #include "testing/mutate.h"
 
 namespace moekit::train {
@@ -37,7 +37,7 @@ TEST(ReliabilityParallelCorpusMutations, CorpusFileMutantsLoadOrNameTheFolder) {
                              .vocab_size(60));
   const data::Tokenizer tok((dir / "spm.model").string());
   const std::vector<std::pair<std::string, std::string>> directions{{"es", "en"}};
-  ASSERT_EQ(load_parallel_corpus(tok, dir.string(), "train", directions, 32).pairs.size(), 40u);
+  ASSERT_EQ(data::load_parallel_corpus(tok, dir.string(), "train", directions, 32).pairs.size(), 40u);
 
   const std::string path = (dir / "train.es").string();
   const auto valid = moekit::testing::read_bytes(path);
@@ -48,7 +48,7 @@ TEST(ReliabilityParallelCorpusMutations, CorpusFileMutantsLoadOrNameTheFolder) {
   ASSERT_GE(mutants.size(), 200u);
   // A line-count fault is reported against the folder and split, not one file.
   const auto counts = moekit::testing::replay_mutants(
-      mutants, path, [&] { load_parallel_corpus(tok, dir.string(), "train", directions, 32); },
+      mutants, path, [&] { data::load_parallel_corpus(tok, dir.string(), "train", directions, 32); },
       dir.string());
   EXPECT_GT(counts.rejected, 0);  // truncations drop lines
   EXPECT_GT(counts.loaded, 0);    // bit flips and bad UTF-8 inside a line still load

@@ -14,6 +14,7 @@
 
 #include "moekit/core/error.h"
 #include "moekit/core/lines.h"
+#include "moekit/data/parallel_corpus.h"
 #include "moekit/gates/permutation_search.h"
 #include "moekit/train/bleu.h"
 #include "moekit/train/stop_signal.h"
@@ -114,9 +115,9 @@ fs::path fresh_dir(const std::string& name) {
 // The synthetic corpus tokenised, both directions: what the in-process trainer tests fit on.
 struct TinyCorpus {
   data::Tokenizer tok{(corpus_dir() / "spm.model").string()};
-  std::vector<std::pair<std::string, std::string>> dirs = parse_directions("es-en,en-es", "test");
-  ParallelCorpus train = load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
-  ParallelCorpus valid = load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
+  std::vector<std::pair<std::string, std::string>> dirs = data::parse_directions("es-en,en-es", "test");
+  data::ParallelCorpus train = data::load_parallel_corpus(tok, corpus_dir().string(), "train", dirs, 64);
+  data::ParallelCorpus valid = data::load_parallel_corpus(tok, corpus_dir().string(), "valid", dirs, 64);
 };
 
 // A `train-mt` config for a tiny Transformer on the synthetic corpus; the
@@ -136,15 +137,15 @@ fs::path write_tiny_config(const fs::path& root, const std::string& model_keys,
 TEST(TrainTranslationTrainer, LoadsBothDirectionsWithTargetTags) {
   MOEKIT_REQUIRE_TOKENIZER();
   data::Tokenizer tok((corpus_dir() / "spm.model").string());
-  const auto corpus = load_parallel_corpus(tok, corpus_dir().string(), "valid",
-                                           parse_directions("es-en,en-es", "test"), 64);
+  const auto corpus = data::load_parallel_corpus(tok, corpus_dir().string(), "valid",
+                                           data::parse_directions("es-en,en-es", "test"), 64);
   ASSERT_EQ(corpus.pairs.size(), 40u);
   EXPECT_EQ(corpus.pairs[0].src[0], tok.language_tag_id("en"));
   EXPECT_EQ(corpus.pairs[20].src[0], tok.language_tag_id("es"));
   EXPECT_EQ(tok.decode(corpus.pairs[0].tgt), corpus.references[0]);
-  EXPECT_THROW(parse_directions("es-en,xx", "test"), Error);
-  EXPECT_THROW(load_parallel_corpus(tok, corpus_dir().string(), "nosuch",
-                                    parse_directions("es-en", "t"), 64),
+  EXPECT_THROW(data::parse_directions("es-en,xx", "test"), Error);
+  EXPECT_THROW(data::load_parallel_corpus(tok, corpus_dir().string(), "nosuch",
+                                    data::parse_directions("es-en", "t"), 64),
                Error);
 }
 

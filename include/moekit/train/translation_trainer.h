@@ -8,7 +8,7 @@
 #include <utility>
 #include <vector>
 
-#include "moekit/data/token_batches.h"
+#include "moekit/data/parallel_corpus.h"
 #include "moekit/data/tokenizer.h"
 #include "moekit/dist/process_group.h"
 #include "moekit/train/run_dir.h"
@@ -51,32 +51,6 @@ struct TranslationTrainerOptions {
   void validate() const;  // throws moekit::Error naming the field
 };
 
-/// A tokenised parallel split plus the raw target lines (BLEU references).
-struct ParallelCorpus {
-  std::vector<data::TokenPair> pairs;
-  std::vector<std::string> references;
-};
-
-/// Reads DIR/SPLIT.{src,tgt} for each direction ("es-en" reads .es as source), prepends the
-/// target-language tag id to each source and truncates both sides to max_len tokens.
-/// Throws moekit::Error naming the file when the line counts differ.
-ParallelCorpus load_parallel_corpus(const data::Tokenizer& tokenizer, const std::string& dir,
-                                    const std::string& split,
-                                    const std::vector<std::pair<std::string, std::string>>& directions,
-                                    int64_t max_len);
-
-/// "es-en,en-es" -> {{es,en},{en,es}}; throws naming `where` on a malformed entry.
-std::vector<std::pair<std::string, std::string>> parse_directions(const std::string& text,
-                                                                  const std::string& where);
-
-/// Greedy (beam 1) or beam search translation of raw lines into `target_language`,
-/// batched; returns detokenised lines. Runs the model in eval mode.
-std::vector<std::string> translate_lines(models::Transformer& model,
-                                         const data::Tokenizer& tokenizer,
-                                         const std::vector<std::string>& lines,
-                                         const std::string& target_language, int64_t beam,
-                                         int64_t max_len);
-
 struct TranslationFitResult {
   int64_t steps = 0;
   /// Validation BLEU and loss at best_step. NaN where unknown: a run resumed after
@@ -108,13 +82,13 @@ class TranslationTrainer {
   /// A NaN/Inf loss or gradient throws moekit::Error naming the step before anything
   /// is written (the last good checkpoint stays). SIGINT/SIGTERM save a checkpoint
   /// after the current step and throw Interrupted (stop_signal.h).
-  TranslationFitResult fit(const ParallelCorpus& train, const ParallelCorpus& valid,
+  TranslationFitResult fit(const data::ParallelCorpus& train, const data::ParallelCorpus& valid,
                            bool resume = false);
 
   /// Mean per-token cross-entropy (no smoothing) over the whole split, eval mode.
-  double validation_loss(const ParallelCorpus& valid);
+  double validation_loss(const data::ParallelCorpus& valid);
   /// Greedy corpus BLEU over up to bleu_sentences pairs of `valid`.
-  double validation_bleu(const ParallelCorpus& valid);
+  double validation_bleu(const data::ParallelCorpus& valid);
 
   int64_t step() const { return step_; }
 
