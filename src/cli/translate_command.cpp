@@ -14,6 +14,7 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/config.h"
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/process_group.h"
 #include "moekit/models/translation.h"
@@ -170,12 +171,8 @@ void run_translate(const TranslateArgs& args) {
     if (args.expert_mode == "sample" || args.expert_mode == "mean") {
       g.eval_mode(args.expert_mode);
     } else if (args.expert_mode.rfind("fixed:", 0) == 0) {
-      const std::string index = args.expert_mode.substr(6);
-      MOEKIT_CHECK(!index.empty() && index.find_first_not_of("0123456789") == std::string::npos,
-                   "--expert-mode", "expected fixed:I with an expert index, got '{}'",
-                   args.expert_mode);
-      const int64_t i = std::stoll(index);
-      MOEKIT_CHECK(i < setup.model.n_experts(), "--expert-mode",
+      const int64_t i = parse_value<int64_t>(args.expert_mode.substr(6), "--expert-mode");
+      MOEKIT_CHECK(i >= 0 && i < setup.model.n_experts(), "--expert-mode",
                    "expert {} outside [0, {})", i, setup.model.n_experts());
       g.eval_mode("fixed").fixed_expert(i);
     } else {

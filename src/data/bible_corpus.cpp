@@ -15,6 +15,7 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 #include "moekit/data/osis_text.h"
 #include "moekit/data/tokenizer.h"
 
@@ -148,8 +149,8 @@ std::vector<Verse> parse_diatheke_output(const std::string& text, const std::str
     if (std::regex_search(rest, m, kReference)) {
       Verse v;
       v.book = m[1].str();
-      v.chapter = std::stoll(m[2].str());
-      v.verse = std::stoll(m[3].str());
+      v.chapter = parse_value<int64_t>(m[2].str(), fmt::format("{}: line {}", where, n + 1));
+      v.verse = parse_value<int64_t>(m[3].str(), fmt::format("{}: line {}", where, n + 1));
       verses.push_back(std::move(v));
       raw.push_back(m.suffix().str());
     } else if (!verses.empty()) {

@@ -11,6 +11,7 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 #include "moekit/train/gnuplot.h"
 
 namespace moekit::train {
@@ -20,10 +21,9 @@ namespace {
 bool is_number(const YAML::Node& n, double* value) {
   if (!n.IsScalar()) return false;
   try {
-    size_t used = 0;
-    *value = std::stod(n.Scalar(), &used);
-    return used == n.Scalar().size();
-  } catch (const std::exception&) {
+    *value = parse_value<double>(n.Scalar(), "");
+    return true;
+  } catch (const Error&) {
     return false;
   }
 }

@@ -12,6 +12,8 @@
 #include <map>
 #include <nlohmann/json.hpp>
 
+#include <sys/wait.h>
+
 #include "moekit/core/error.h"
 #include "moekit/core/lines.h"
 #include "moekit/data/parallel_corpus.h"
@@ -304,6 +306,12 @@ TEST(TrainTranslationTrainer, TrainMtAndTranslateCliEndToEnd) {
   EXPECT_NE(run_cli("translate " + run.string() + " --expert-mode fixed:7 < " + src.string() +
                     " >/dev/null" + log),
             0);
+  // A number too large for int64 is a usage error (exit 1), not an internal one (exit 2).
+  for (const char* mode : {"fixed:99999999999999999999", "fixed:-1", "fixed:"}) {
+    const int status = run_cli("translate " + run.string() + " --expert-mode " + mode + " < " +
+                               src.string() + " >/dev/null" + log);
+    EXPECT_TRUE(WIFEXITED(status) && WEXITSTATUS(status) == 1) << mode << ": " << status;
+  }
   EXPECT_NE(run_cli("train-mt " + config.string() + " --out " + (root / "bad").string() +
                     " --set train.nosuch=1" + log),
             0);
