@@ -4,6 +4,7 @@
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <chrono>
 #include <filesystem>
 #include <fstream>
@@ -17,6 +18,7 @@
 #include "moekit/core/parse.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/process_group.h"
+#include "moekit/gates/gate.h"
 #include "moekit/models/translation.h"
 #include "moekit/train/experiment.h"
 #include "moekit/train/translation_trainer.h"
@@ -166,7 +168,17 @@ void run_translate(const TranslateArgs& args) {
   data::Tokenizer tokenizer(setup.tokenizer_path);
   bind_tokenizer(setup.model, tokenizer);
   if (!args.expert_mode.empty()) {
-    // The random gate's inference mode decides which experts run at all.
+    // A stochastic gate's inference mode decides which experts run at all; the
+    // gates that have modes read eval_mode (the registry lists what each reads).
+    bool has_modes = false;
+    for (const auto& info : gates::registered_gates()) {
+      if (info.name != setup.model.gate()) continue;
+      has_modes = std::find(info.options.begin(), info.options.end(), "eval_mode") !=
+                  info.options.end();
+    }
+    MOEKIT_CHECK(has_modes || setup.model.moe_every() == 0, "--expert-mode",
+                 "the '{}' gate has no expert modes (it does not read eval_mode)",
+                 setup.model.gate());
     gates::GateOptions g = setup.model.gate_options();
     if (args.expert_mode == "sample" || args.expert_mode == "mean") {
       g.eval_mode(args.expert_mode);
@@ -179,8 +191,6 @@ void run_translate(const TranslateArgs& args) {
       throw Error("--expert-mode",
                   fmt::format("expected sample, mean or fixed:I, got '{}'", args.expert_mode));
     }
-    MOEKIT_CHECK(setup.model.gate() == "random" || setup.model.moe_every() == 0, "--expert-mode",
-                 "only the random gate has expert modes; this run uses '{}'", setup.model.gate());
     setup.model.gate_options(g);
   }
   models::Transformer model(setup.model);

@@ -54,9 +54,16 @@ class RandomGate : public Gate {
       }
       idx = idx.unsqueeze(1);
     } else if (options_.eval_mode() == "sample") {
-      // THOR's default inference: one expert per sentence; without sequence ids the
+      // THOR's default inference: one expert per sentence (kept across decoding
+      // steps through the state start_sequences drew); without sequence ids the
       // batch is the best unit we know.
-      idx = (in.seq.defined() ? draw_per_sequence(in.seq, rows) : draw(1).expand({rows}));
+      if (in.state.defined()) {
+        MOEKIT_CHECK(in.state.dim() == 1 && in.state.size(0) == rows, "state",
+                     "must have shape [T] = [{}], got {}", rows, c10::str(in.state.sizes()));
+        idx = in.state.to(at::kCPU, at::kLong);
+      } else {
+        idx = in.seq.defined() ? draw_per_sequence(in.seq, rows) : draw(1).expand({rows});
+      }
       idx = idx.unsqueeze(1);
     } else if (options_.eval_mode() == "fixed") {
       idx = at::full({rows, 1}, options_.fixed_expert(), at::TensorOptions(at::kLong));
@@ -67,6 +74,11 @@ class RandomGate : public Gate {
     idx = idx.contiguous().to(in.x.device());
     at::Tensor w = at::full(idx.sizes(), 1.0 / static_cast<double>(idx.size(1)), in.x.options());
     return Routing::from_compact(idx, w, n, at::zeros({}, in.x.options()));
+  }
+
+  at::Tensor start_sequences(const at::Tensor& seq) override {
+    if (is_training() || options_.eval_mode() != "sample") return {};
+    return draw_per_sequence(seq, seq.size(0)).to(seq.device());
   }
 
   void pretty_print(std::ostream& stream) const override {

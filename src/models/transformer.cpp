@@ -179,20 +179,10 @@ DecoderState TransformerImpl::start_decoding(EncoderOutput encoder, const at::Te
                "expected [{}], got {}", rows, c10::str(state.sentence.sizes()));
   state.encoder = std::move(encoder);
   state.layers.resize(options.decoder_layers());
-  const bool per_sentence_sample = options.gate() == "random" && !is_training() &&
-                                   options.gate_options().eval_mode() == "sample";
-  if (per_sentence_sample) {
-    // The gate would draw again at every step; a sentence keeps one expert per layer
-    // for its whole translation (THOR's inference), so draw once here.
-    at::Tensor unique, inverse;
-    std::tie(unique, inverse) = at::_unique(state.sentence.cpu(), /*sorted=*/true,
-                                            /*return_inverse=*/true);
-    for (int64_t i = 0; i < options.decoder_layers(); ++i) {
-      if (!options.is_moe_layer(i)) continue;
-      state.layers[i].expert = at::randint(options.n_experts(), {unique.size(0)},
-                                           at::TensorOptions(at::kLong))
-                                   .index_select(0, inverse)
-                                   .to(state.sentence.device());
+  for (int64_t i = 0; i < options.decoder_layers(); ++i) {
+    DecoderLayerImpl& layer = decoder_layer(i);
+    if (layer.ffn->is_moe()) {
+      state.layers[i].gate_state = layer.ffn->moe->gate().start_sequences(state.sentence);
     }
   }
   return state;
@@ -224,7 +214,7 @@ void DecoderState::select_rows(const at::Tensor& rows) {
     select(layer.self_v);
     select(layer.cross_k);
     select(layer.cross_v);
-    select(layer.expert);
+    select(layer.gate_state);
   }
 }
 

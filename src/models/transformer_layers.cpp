@@ -41,12 +41,12 @@ std::pair<at::Tensor, at::Tensor> FeedForwardBlockImpl::forward(const at::Tensor
                                                                 const at::Tensor& ids,
                                                                 const at::Tensor& seq,
                                                                 const at::Tensor& valid,
-                                                                const at::Tensor& expert) {
+                                                                const at::Tensor& gate_state) {
   if (!is_moe()) return {fc2(at::relu(fc1(x))), at::zeros({}, x.options())};
   const int64_t d = x.size(-1);
   at::Tensor x2d = x.reshape({-1, d});
   at::Tensor flat_ids = ids.reshape(-1), flat_seq = seq.reshape(-1);
-  at::Tensor flat_expert = expert.defined() ? expert.reshape(-1) : expert;
+  at::Tensor flat_state = gate_state.defined() ? gate_state.reshape(-1) : gate_state;
   at::Tensor rows;
   if (valid.defined()) {
     // Padding never reaches an expert: it would cost compute, take Switch capacity and
@@ -55,20 +55,10 @@ std::pair<at::Tensor, at::Tensor> FeedForwardBlockImpl::forward(const at::Tensor
     x2d = x2d.index_select(0, rows);
     flat_ids = flat_ids.index_select(0, rows);
     flat_seq = flat_seq.index_select(0, rows);
-    if (flat_expert.defined()) flat_expert = flat_expert.index_select(0, rows);
+    if (flat_state.defined()) flat_state = flat_state.index_select(0, rows);
   }
-  at::Tensor y, aux;
-  if (flat_expert.defined()) {
-    auto routing = gates::Routing::from_compact(
-        flat_expert.unsqueeze(1).contiguous(), at::ones({x2d.size(0), 1}, x2d.options()),
-        moe->experts().n_experts(), at::zeros({}, x.options()));
-    y = moe->forward_routed(x2d, routing);
-    aux = routing.aux_loss;
-  } else {
-    moe::MoEOutput out = moe->forward(x2d, flat_ids, flat_seq);
-    y = out.y;
-    aux = out.aux_loss;
-  }
+  moe::MoEOutput out = moe->forward(x2d, flat_ids, flat_seq, flat_state);
+  at::Tensor y = out.y, aux = out.aux_loss;
   if (rows.defined()) y = at::zeros({x.numel() / d, d}, y.options()).index_copy(0, rows, y);
   return {y.reshape(x.sizes()), aux};
 }
@@ -137,11 +127,11 @@ std::pair<at::Tensor, at::Tensor> DecoderLayerImpl::forward(
   });
   at::Tensor aux;
   h = residual(pre_norm, h, ffn_norm, dropout, [&](const at::Tensor& in) {
-    at::Tensor expert;
-    if (cache != nullptr && cache->expert.defined()) {
-      expert = cache->expert.unsqueeze(1).expand({in.size(0), in.size(1)});
+    at::Tensor gate_state;
+    if (cache != nullptr && cache->gate_state.defined()) {
+      gate_state = cache->gate_state.unsqueeze(1).expand({in.size(0), in.size(1)});
     }
-    auto out = ffn(in, ids, seq, valid, expert);
+    auto out = ffn(in, ids, seq, valid, gate_state);
     aux = out.second;
     return out.first;
   });

@@ -24,11 +24,11 @@ MoELayerImpl::MoELayerImpl(std::shared_ptr<gates::Gate> gate, std::shared_ptr<Ex
 }
 
 MoEOutput MoELayerImpl::forward(const at::Tensor& x, const at::Tensor& ids,
-                                const at::Tensor& seq) {
+                                const at::Tensor& seq, const at::Tensor& state) {
   MOEKIT_CHECK(x.dim() >= 1, "x", "expected [..., d], got a scalar");
   const at::Tensor x2d = x.reshape({-1, x.size(-1)});  // [T, d]
-  gates::GateInput in{x2d, ids.defined() ? ids.reshape(-1) : ids,
-                      seq.defined() ? seq.reshape(-1) : seq};
+  auto flat = [](const at::Tensor& t) { return t.defined() ? t.reshape(-1) : t; };
+  gates::GateInput in{x2d, flat(ids), flat(seq), flat(state)};
   gates::Routing routing = gate_->forward(in);
   at::Tensor y = forward_routed(x2d, routing);
   std::vector<int64_t> shape = x.sizes().vec();

@@ -7,6 +7,7 @@
 #include <string>
 
 #include "moekit/core/error.h"
+#include "moekit/gates/permutation_search.h"
 #include "moekit/models/beam_search.h"
 #include "moekit/models/transformer_layers.h"
 
@@ -174,6 +175,62 @@ TEST(ModelTransformer, SampleModeKeepsTheDecoderExpertForAllSteps) {
     const bool is0 = h[b].tokens == h0[b].tokens && std::abs(h[b].score - h0[b].score) < 1e-4;
     const bool is1 = h[b].tokens == h1[b].tokens && std::abs(h[b].score - h1[b].score) < 1e-4;
     EXPECT_TRUE(is0 || is1) << "sentence " << b;
+  }
+}
+
+TEST(ModelTransformer, DecodingRoutesThroughTheGateIncludingLocalSearch) {
+  // The random gate wrapped in local search, Π hardened to swap the two experts:
+  // the sentence's expert (kept across steps by the gate's own state) goes through
+  // the permutation too, so fixed:0 decodes like the bare model's fixed:1.
+  TransformerOptions opts = tiny().encoder_layers(1).decoder_layers(2);
+  auto bare1 = random_gate_model(opts, "fixed", 1);
+  for (const std::string mode : {"fixed", "sample"}) {
+    SCOPED_TRACE(mode);
+    TransformerOptions ls = opts;
+    ls.gate("random").n_experts(2).gate_options(
+        gates::GateOptions(0, 0).eval_mode(mode).fixed_expert(0).local_search(true));
+    Transformer model(ls);
+    {
+      torch::NoGradGuard no_grad;
+      auto target = model->named_parameters();
+      for (const auto& p : bare1->named_parameters()) target[p.key()].copy_(p.value());
+    }
+    int64_t wrapped = 0;
+    for (const auto& m : model->modules()) {
+      auto search = std::dynamic_pointer_cast<gates::PermutationSearchGate>(m);
+      if (!search) continue;
+      search->set_permutation_logits(torch::tensor({{0.0, 1.0}, {1.0, 0.0}}));
+      search->harden();
+      ++wrapped;
+    }
+    ASSERT_EQ(wrapped, 1);
+    model->eval();
+    torch::manual_seed(2);
+    auto src = random_tokens(8, 6);
+    auto bare0 = random_gate_model(opts, "fixed", 0);
+    auto h0 = greedy_search(bare0, src, 8), h1 = greedy_search(bare1, src, 8);
+    auto same = [](const Hypothesis& a, const Hypothesis& b) {
+      return a.tokens == b.tokens && std::abs(a.score - b.score) < 1e-4;
+    };
+    // The same draws (same seed) in the bare sample-mode model and the wrapped one.
+    auto bare_sample = random_gate_model(opts, "sample", 0);
+    torch::manual_seed(3);
+    auto hs = greedy_search(bare_sample, src, 8);
+    torch::manual_seed(3);
+    auto h = greedy_search(model, src, 8);
+    int64_t told_apart = 0;
+    for (int64_t b = 0; b < 8; ++b) {
+      if (same(h0[b], h1[b])) continue;  // both experts translate alike: no evidence
+      ++told_apart;
+      if (mode == "fixed") {
+        EXPECT_TRUE(same(h[b], h1[b])) << "sentence " << b;
+      } else {
+        // The bare gate's expert e, permuted: the wrapped model used 1 - e.
+        ASSERT_TRUE(same(hs[b], h0[b]) || same(hs[b], h1[b])) << "sentence " << b;
+        EXPECT_TRUE(same(h[b], same(hs[b], h0[b]) ? h1[b] : h0[b])) << "sentence " << b;
+      }
+    }
+    EXPECT_GT(told_apart, 2);
   }
 }
 

@@ -15,6 +15,9 @@ struct GateInput {
   at::Tensor x;    // [T, d_in]
   at::Tensor ids;  // [T] int64; read only by key-based gates (hash)
   at::Tensor seq;  // [T] int64 sequence index; read only by random with granularity=sequence
+  /// [T] per-row routing state that start_sequences() returned, handed back at
+  /// every step of incremental decoding; undefined otherwise.
+  at::Tensor state;
 };
 
 /// Every gate maps GateInput to a Routing. No side channels: the auxiliary
@@ -32,6 +35,13 @@ class Gate : public torch::nn::Module {
   /// Called by epoch-based trainers before training, so a gate can turn a
   /// schedule given in epochs into optimiser steps. Default: nothing.
   virtual void set_steps_per_epoch(int64_t /*steps_per_epoch*/) {}
+  /// Incremental decoding calls this once before the first step, with the
+  /// sequence index of every row ([B] int64; beams of one sentence share it).
+  /// A gate whose routing of a sequence must stay the same across steps (THOR's
+  /// one expert per sentence) returns per-row state [B]; decoding passes it back
+  /// in GateInput::state at every step, reordered with the beams. Default: no
+  /// state (undefined), every step is routed afresh.
+  virtual at::Tensor start_sequences(const at::Tensor& /*seq*/) { return {}; }
 };
 
 /// Calls optimizer_step() on every gate in `model` (any depth). Trainers call

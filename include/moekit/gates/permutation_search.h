@@ -59,6 +59,8 @@ class PermutationSearchGate : public Gate {
   void optimizer_step() override;
   /// With search_epochs > 0, search_steps = ceil(search_epochs · steps_per_epoch).
   void set_steps_per_epoch(int64_t steps_per_epoch) override;
+  /// The inner gate's per-sequence state (its routing, then permuted as usual).
+  at::Tensor start_sequences(const at::Tensor& seq) override { return inner_->start_sequences(seq); }
 
   /// The soft Π [n, n] at the current step (L's dtype, with autograd), or the
   /// 0/1 permutation matrix once hardened.

@@ -78,7 +78,7 @@ struct EncoderOutput {
 struct DecoderLayerCache {
   at::Tensor self_k, self_v;    // [B, heads, t, d_head]: the steps decoded so far
   at::Tensor cross_k, cross_v;  // [B, heads, S, d_head]: the encoder output, projected once
-  at::Tensor expert;            // [B] int64: the sentence's expert, random gate eval_mode=sample
+  at::Tensor gate_state;        // [B]: the MoE gate's per-sequence state (Gate::start_sequences)
 };
 
 /// Incremental decoding state: the cached encoder output plus per-layer caches.
@@ -114,8 +114,9 @@ class TransformerImpl : public torch::nn::Module {
                            const at::Tensor& sentence = {});
 
   /// Starts incremental decoding over `encoder` (rows may repeat a sentence, e.g. beams).
-  /// With the random gate in eval_mode=sample each decoder MoE layer draws one expert per
-  /// sentence here, so a sentence keeps its expert for every step.
+  /// Each decoder MoE layer's gate may keep per-sentence routing state from here on
+  /// (Gate::start_sequences): the random gate in eval_mode=sample draws one expert per
+  /// sentence, which the sentence keeps for every step.
   DecoderState start_decoding(EncoderOutput encoder, const at::Tensor& sentence = {});
 
   /// Feeds the next token of every row ([B] int64) and returns the logits [B, V] of the

@@ -19,11 +19,12 @@ class FeedForwardBlockImpl : public torch::nn::Module {
   FeedForwardBlockImpl(const TransformerOptions& options, bool moe);
 
   /// x [B, T, d], ids/seq [B, T] int64 (token id, sentence index), `valid` [B, T] bool
-  /// (rows that reach the experts; others get 0; undefined = all), `expert` [B, T] int64
-  /// (forces each row's expert; undefined = the gate decides). Returns (y, aux_loss).
+  /// (rows that reach the experts; others get 0; undefined = all), `gate_state` [B, T]
+  /// (the gate's per-sequence state while decoding, see Gate::start_sequences;
+  /// undefined otherwise). Returns (y, aux_loss).
   std::pair<at::Tensor, at::Tensor> forward(const at::Tensor& x, const at::Tensor& ids,
                                             const at::Tensor& seq, const at::Tensor& valid = {},
-                                            const at::Tensor& expert = {});
+                                            const at::Tensor& gate_state = {});
 
   bool is_moe() const { return !moe.is_empty(); }
 

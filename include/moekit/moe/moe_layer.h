@@ -42,8 +42,9 @@ class MoELayerImpl : public torch::nn::Module {
   /// Any gate over any expert set (e.g. ModuleExperts); x is the gate input too.
   MoELayerImpl(std::shared_ptr<gates::Gate> gate, std::shared_ptr<Experts> experts);
 
-  /// x [..., d]; ids/seq [...] as GateInput needs them (flattened like x).
-  MoEOutput forward(const at::Tensor& x, const at::Tensor& ids = {}, const at::Tensor& seq = {});
+  /// x [..., d]; ids/seq/state [...] as GateInput needs them (flattened like x).
+  MoEOutput forward(const at::Tensor& x, const at::Tensor& ids = {}, const at::Tensor& seq = {},
+                    const at::Tensor& state = {});
 
   /// Experts and combine for a routing computed elsewhere (e.g. a forced expert).
   at::Tensor forward_routed(const at::Tensor& x2d, const gates::Routing& routing);
