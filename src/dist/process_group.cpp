@@ -89,7 +89,10 @@ void GroupOptions::validate() const {
 
 struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  // NOTE: the concrete class, not its base: that base is c10d::ProcessGroup in
+  // LibTorch 1.13 and c10d::Backend in 2.x, and both declare the collectives
+  // used here, so this compiles against either without a version check.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::chrono::milliseconds timeout{60000};
 };
 

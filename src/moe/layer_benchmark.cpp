@@ -12,6 +12,7 @@
 #include <functional>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
 #include "moekit/gates/gate.h"
 #include "moekit/moe/dispatch.h"
 #include "moekit/moe/experts.h"
@@ -43,9 +44,12 @@ void release_counted(void* ctx) {
   delete block;
 }
 
-class CountingAllocator final : public c10::Allocator {
+class CountingAllocator final : public compat::Allocator {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::Allocator* base = nullptr;
+
+ protected:
+  c10::DataPtr allocate_impl(size_t n) const override {
     c10::DataPtr inner = base->allocate(n);
     void* data = inner.get();
     const c10::Device device = inner.device();
@@ -56,8 +60,6 @@ class CountingAllocator final : public c10::Allocator {
     return c10::DataPtr(data, new CountedBlock{std::move(inner), static_cast<int64_t>(n)},
                         &release_counted, device);
   }
-
-  c10::Allocator* base = nullptr;
 };
 
 // NOTE: never destroyed: storages allocated while it was installed keep a
