@@ -88,11 +88,14 @@ void zero_empty_experts(const std::vector<int64_t>& counts, const at::Tensor& gr
 
 // Expert of each grouped row, [A] int64 on `device`, for the bias of the
 // _grouped_mm path (which takes none).
+// NOTE: not at::repeat_interleave(repeats, rows): that overload resolution picks
+// (self, int64_t repeats) and repeats every count `rows` times.
 at::Tensor row_experts(const std::vector<int64_t>& counts, const at::Device& device) {
   const at::Tensor repeats = at::tensor(counts, at::TensorOptions(at::kLong)).to(device, true);
   int64_t rows = 0;
   for (int64_t c : counts) rows += c;
-  return at::repeat_interleave(repeats, /*output_size=*/rows);
+  const auto n = static_cast<int64_t>(counts.size());
+  return at::arange(n, repeats.options()).repeat_interleave(repeats, /*dim=*/0, /*output_size=*/rows);
 }
 
 // x [A, K], w [E, K, N], b [E, N] -> [A, N]; relu(...) in place when `relu`, on

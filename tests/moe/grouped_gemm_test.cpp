@@ -146,7 +146,11 @@ TEST_P(MoeGroupedGemmPath, MatchesTheSliceLoopForwardAndBackward) {
       const torch::Tensor probe = torch::randn({rows, 8}, options);
       const std::string where = activation + " counts " + c10::str(c10::IntArrayRef(counts));
 
-      ASSERT_TRUE(uses_grouped_mm(x, experts->w1)) << where << ": not the _grouped_mm path";
+      {
+        ExpertGemmGuard guard(ExpertGemm::kGroupedMm);
+        ASSERT_TRUE(uses_grouped_mm(x, experts->w1)) << where << ": not the _grouped_mm path";
+        ASSERT_TRUE(uses_grouped_mm(torch::empty({rows, 24}, options), experts->w2)) << where;
+      }
       const Pass reference = slice_loop_reference(*experts, x, probe, counts);
       const Pass grouped = run_experts(*experts, x, probe, counts, ExpertGemm::kGroupedMm);
       const Pass loop = run_experts(*experts, x, probe, counts, ExpertGemm::kSliceLoop);
