@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
 
 namespace moekit::dist {
 namespace {
@@ -114,6 +115,7 @@ Group::Group(GroupOptions options) : options_(std::move(options)) {
     store_options.numWorkers = static_cast<size_t>(world_size());
     store_options.waitWorkers = true;
     store_options.timeout = impl_->timeout;
+    compat::use_plain_tcp_store(store_options);
     impl_->store = c10::make_intrusive<c10d::TCPStore>(options_.master_addr(), store_options);
   } catch (const std::exception& e) {
     throw Error(where, fmt::format("rendezvous at {} failed: not every one of the {} ranks "

@@ -68,7 +68,21 @@ Key optimizer_state_key(void* impl) {
     return static_cast<Key>(impl);
   }
 }
+
+template <typename T, typename = void>
+struct has_use_libuv : std::false_type {};
+template <typename T>
+struct has_use_libuv<T, std::void_t<decltype(std::declval<T&>().useLibUV)>> : std::true_type {};
 }  // namespace detail
+
+/// c10d::TCPStoreOptions: 2.x has `useLibUV`, true by default, and a torch
+/// built without libuv (Debian's) then fails every rendezvous; 1.13 has no
+/// such field and the plain socket server only. Picks the plain server on
+/// both (moekit's rendezvous is a handful of keys).
+template <typename StoreOptions>
+void use_plain_tcp_store(StoreOptions& options) {
+  if constexpr (detail::has_use_libuv<StoreOptions>::value) options.useLibUV = false;
+}
 
 /// Where parameter `p`'s state is in torch::optim::Optimizer::state().
 inline OptimizerStateKey optimizer_state_key(const at::Tensor& p) {
