@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup configure build run test bench clean test-sanitize
+.PHONY: all setup configure build run test bench clean test-sanitize test-torch2 bench-torch2
 
 all: build
 
@@ -45,6 +45,23 @@ test-sanitize: setup
 	  -DMOEKIT_BUILD_BENCH=OFF
 	$(SANITIZE_ENV) ninja -C $(SANITIZE_BUILD) -j$(JOBS)  # test discovery runs the ASan binary
 	cd $(SANITIZE_BUILD) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) -E '^InstallFindPackage'
+
+# The whole suite against LibTorch 2.x (issue #16): configured, built and run
+# inside a chroot of Debian's development suite (scripts/torch2-env.sh creates
+# it on first use, about 2.5 GB, and reuses it after), with its own build tree.
+TORCH2_DIR ?= build-torch2
+TORCH2_BUILD ?= $(TORCH2_DIR)/build
+TORCH2_ENV = bash scripts/torch2-env.sh --dir $(TORCH2_DIR) --
+
+test-torch2:
+	$(TORCH2_ENV) cmake -S . -B $(TORCH2_BUILD) -G Ninja $(CMAKE_FLAGS)
+	$(TORCH2_ENV) ninja -C $(TORCH2_BUILD) -j$(JOBS)
+	$(TORCH2_ENV) bash -c 'cd $(TORCH2_BUILD) && ctest --output-on-failure -j$(JOBS)'
+
+# `moekit bench moe-layer` against LibTorch 1.13 and 2.x and the plain-PyTorch
+# peer (bench/grouped_moe_peer.py), one after the other for 1 and 2 threads.
+bench-torch2: build
+	TORCH2_BUILD=$(TORCH2_BUILD) BUILD=$(BUILD) bash scripts/bench-torch2.sh 1 2
 
 # libFuzzer harnesses (fuzz/) for every reader of outside data, built with clang
 # in their own tree; each runs FUZZ_SECONDS on build-fuzz/corpus/<name>, seeded

@@ -20,7 +20,7 @@ struct BenchArgs {
   moe::LayerBenchmarkOptions options;
   int64_t experts = 8, k = 2, d = 512, hidden = 2048, tokens = 4096, repeats = 3, warmup = 1;
   int64_t seed = 0;
-  std::string gate = "topk", dtype = "f32", device = "cpu";
+  std::string gate = "topk", dtype = "f32", device = "cpu", expert_gemm = "auto";
   double saturate = 1.0;
   bool eval = false, skip_naive = false, json = false;
   int64_t nproc = 1;
@@ -30,10 +30,10 @@ void print_table(const moe::LayerBenchmarkResult& r) {
   const auto& o = r.options;
   std::cout << fmt::format(
       "MoE layer: E={} k={} d={} H={} T={} gate={}{}{} dtype={} device={} threads={}; "
-      "mean active experts/row {:.2f}\n\n",
+      "mean active experts/row {:.2f}; LibTorch {}, expert GEMM {} ({})\n\n",
       o.experts(), o.k(), o.d(), o.hidden(), o.tokens(), o.gate(), o.eval() ? " (eval)" : "",
       o.saturate() != 1.0 ? fmt::format(" saturate={}", o.saturate()) : "", o.dtype(), o.device(),
-      r.threads, r.mean_active);
+      r.threads, r.mean_active, r.torch_version, r.moe_path, o.expert_gemm());
   std::cout << "| variant | fwd ms | fwd GFLOP/s | fwd peak MiB | fwd+bwd ms | fwd+bwd GFLOP/s "
                "| fwd+bwd peak MiB |\n"
                "| --- | ---: | ---: | ---: | ---: | ---: | ---: |\n";
@@ -54,6 +54,9 @@ void print_table(const moe::LayerBenchmarkResult& r) {
                              value("forward_backward"));
   };
   row("moe/dense", "moe", "dense", false);
+  for (const std::string path : {"moe_grouped_mm", "moe_slice_loop"}) {
+    if (r.has_variant(path)) row(path + "/dense", path, "dense", false);
+  }
   if (!o.skip_naive()) row("naive/moe", "naive", "moe", false);
   row("moe/active", "moe", "active", false);
   row("peak memory moe/dense", "moe", "dense", true);
@@ -62,7 +65,7 @@ void print_table(const moe::LayerBenchmarkResult& r) {
 void run_bench(BenchArgs& a) {
   a.options.experts(a.experts).k(a.k).d(a.d).hidden(a.hidden).tokens(a.tokens).gate(a.gate)
       .dtype(a.dtype).device(a.device).eval(a.eval).saturate(a.saturate).repeats(a.repeats)
-      .warmup(a.warmup).skip_naive(a.skip_naive).seed(a.seed);
+      .warmup(a.warmup).skip_naive(a.skip_naive).seed(a.seed).expert_gemm(a.expert_gemm);
   if (a.nproc > 1) return run_bench_parallel(a.options, a.nproc, a.json);
   const moe::LayerBenchmarkResult result = moe::run_layer_benchmark(a.options);
   if (a.json) {
@@ -94,6 +97,10 @@ void add_bench_command(CLI::App& app) {
       ->capture_default_str();
   cmd->add_option("--repeats", a->repeats, "timed runs per case (fastest counts)")->capture_default_str();
   cmd->add_option("--warmup", a->warmup, "untimed runs per case")->capture_default_str();
+  cmd->add_option("--expert-gemm", a->expert_gemm,
+                  "expert GEMMs of \"moe\": auto | grouped_mm | slice_loop (with _grouped_mm "
+                  "both paths are also timed as moe_grouped_mm, moe_slice_loop)")
+      ->capture_default_str();
   cmd->add_flag("--skip-naive", a->skip_naive, "do not time the naive every-expert loop");
   cmd->add_option("--seed", a->seed, "seed of weights and inputs")->capture_default_str();
   cmd->add_option("--nproc", a->nproc, "expert-parallel over N processes vs one")->capture_default_str()->check(CLI::PositiveNumber);

@@ -1,5 +1,6 @@
 #include "moekit/dist/full_state.h"
 
+#include <fmt/ranges.h>
 #include <torch/torch.h>
 
 #include <cmath>
@@ -7,6 +8,7 @@
 #include <tuple>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/moe/experts.h"
 
@@ -134,7 +136,7 @@ at::Tensor read_path(torch::serialize::InputArchive& archive, const std::string&
 }
 
 torch::optim::AdamParamState* adam_state(torch::optim::Optimizer& adam, const at::Tensor& p) {
-  auto it = adam.state().find(c10::guts::to_string(p.unsafeGetTensorImpl()));
+  auto it = adam.state().find(compat::optimizer_state_key(p));
   if (it == adam.state().end()) return nullptr;
   auto* state = dynamic_cast<torch::optim::AdamParamState*>(it->second.get());
   MOEKIT_CHECK(state != nullptr, "optimizer", "full-state checkpoints support Adam only");
@@ -295,7 +297,7 @@ void load_full_state(torch::nn::Module& model, torch::optim::Optimizer* adam,
                where, "no optimizer state in the moekit layout");
   for (const auto& e : layout.entries) {
     if (e.is_buffer || !e.local.defined()) continue;
-    const std::string key = c10::guts::to_string(e.local.unsafeGetTensorImpl());
+    const auto key = compat::optimizer_state_key(e.local);
     const at::Tensor m = read_path(avg, e.name);
     if (!m.defined()) {
       adam->state().erase(key);

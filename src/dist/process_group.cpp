@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
 
 namespace moekit::dist {
 namespace {
@@ -89,7 +90,10 @@ void GroupOptions::validate() const {
 
 struct Group::Impl {
   c10::intrusive_ptr<c10d::Store> store;
-  c10::intrusive_ptr<c10d::ProcessGroup> pg;
+  // NOTE: the concrete class, not its base: that base is c10d::ProcessGroup in
+  // LibTorch 1.13 and c10d::Backend in 2.x, and both declare the collectives
+  // used here, so this compiles against either without a version check.
+  c10::intrusive_ptr<c10d::ProcessGroupGloo> pg;
   std::chrono::milliseconds timeout{60000};
 };
 
@@ -111,6 +115,7 @@ Group::Group(GroupOptions options) : options_(std::move(options)) {
     store_options.numWorkers = static_cast<size_t>(world_size());
     store_options.waitWorkers = true;
     store_options.timeout = impl_->timeout;
+    compat::use_plain_tcp_store(store_options);
     impl_->store = c10::make_intrusive<c10d::TCPStore>(options_.master_addr(), store_options);
   } catch (const std::exception& e) {
     throw Error(where, fmt::format("rendezvous at {} failed: not every one of the {} ranks "

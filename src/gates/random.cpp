@@ -3,6 +3,7 @@
 // batch, sequence or token), weight 1, no parameters. At inference (sec. 3) a sentence
 // samples one expert, uses a fixed one, or averages all experts' outputs.
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include <algorithm>
 #include <string>

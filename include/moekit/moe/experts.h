@@ -55,8 +55,9 @@ class FFNExpertsImpl : public Experts {
 
   int64_t n_experts() const override { return options.n_experts(); }
   at::Tensor forward_expert(int64_t e, const at::Tensor& x) override;
-  /// Grouped path: one GEMM per expert slice per weight (on CUDA with torch >= 2.8
-  /// and bf16: one `_grouped_mm` per weight), one autograd node per weight whose
+  /// Grouped path: one `at::_grouped_mm` per weight where expert_gemm() and the
+  /// running torch allow it (moe/grouped_gemm.h: by default CUDA bf16), else one
+  /// GEMM per expert slice per weight; one autograd node per weight whose
   /// gradient is written per slice into one [E, ...] tensor. x_grouped
   /// is [A, d_in]; returns [A, d_out]; matches forward_expert slice by slice.
   at::Tensor forward(const at::Tensor& x_grouped, const std::vector<int64_t>& counts) override;

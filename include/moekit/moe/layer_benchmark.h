@@ -10,7 +10,10 @@ namespace moekit::moe {
 /// What `moekit bench moe-layer` measures: a MoE FFN layer (E experts d -> H -> d,
 /// gate G picking k) against a dense FFN of the same active FLOPs (hidden = k·H),
 /// the naive loop (every expert on every row, masked), and the experts alone on
-/// the rows the gate picked ("active": no gate, no gather/scatter).
+/// the rows the gate picked ("active": no gate, no gather/scatter). Where the
+/// running torch has `_grouped_mm` for this device and dtype (moe/grouped_gemm.h),
+/// the layer also runs once with each expert GEMM path ("moe_grouped_mm",
+/// "moe_slice_loop"), whatever `expert_gemm` picks for "moe".
 struct LayerBenchmarkOptions {
   TORCH_ARG(int64_t, experts) = 8;
   TORCH_ARG(int64_t, k) = 2;
@@ -32,6 +35,8 @@ struct LayerBenchmarkOptions {
   /// after `warmup` untimed ones.
   TORCH_ARG(int64_t, repeats) = 3;
   TORCH_ARG(int64_t, warmup) = 1;
+  /// Expert GEMM path of "moe" and "active": auto | grouped_mm | slice_loop.
+  TORCH_ARG(std::string, expert_gemm) = "auto";
   /// Skip the naive loop (it costs E/k times the MoE layer).
   TORCH_ARG(bool, skip_naive) = false;
   TORCH_ARG(int64_t, seed) = 0;
@@ -51,7 +56,7 @@ struct LayerTiming {
 
 /// Forward (no grad) and forward+backward of one variant.
 struct LayerVariantResult {
-  std::string name;  // moe | dense | naive | active
+  std::string name;  // moe | dense | naive | active | moe_grouped_mm | moe_slice_loop
   LayerTiming forward, forward_backward;
 };
 
@@ -59,8 +64,15 @@ struct LayerBenchmarkResult {
   LayerBenchmarkOptions options;
   int threads = 1;
   double mean_active = 0;  // mean experts with non-zero weight per row
-  std::vector<LayerVariantResult> variants;  // moe, dense, naive (unless skipped), active
+  /// The expert GEMM path "moe" took: "grouped_mm" or "slice_loop".
+  std::string moe_path;
+  std::string torch_version;
+  /// moe, dense, naive (unless skipped), active, then moe_grouped_mm and
+  /// moe_slice_loop where `_grouped_mm` runs.
+  std::vector<LayerVariantResult> variants;
 
+  /// Whether a variant called `name` was measured.
+  bool has_variant(const std::string& name) const;
   /// The variant called `name`; throws moekit::Error when absent.
   const LayerVariantResult& variant(const std::string& name) const;
   /// time(a) / time(b) in one pass ("forward" or "forward_backward").
@@ -68,7 +80,9 @@ struct LayerBenchmarkResult {
   /// peak_bytes(a) / peak_bytes(b) in one pass.
   double memory_ratio(const std::string& a, const std::string& b, const std::string& pass) const;
   /// One JSON object per pass, each on one line: sizes, per-variant ms, GFLOP/s and
-  /// peak MiB, and the ratios "moe/dense", "naive/moe", "moe/active", "memory moe/dense".
+  /// peak MiB, the ratios "moe/dense", "naive/moe", "moe/active", "memory moe/dense"
+  /// and, with both paths, "moe_grouped_mm/dense" and "moe_slice_loop/dense"; the
+  /// torch version and the path "moe" took.
   std::vector<std::string> json_lines() const;
 };
 

@@ -31,7 +31,10 @@ int fail(char** error, const std::string& message) {
   return 1;
 }
 
-int check(const sentencepiece::util::Status& status, char** error) {
+// sentencepiece::util::Status (0.1, bookworm) or absl::Status (0.2): both have
+// ok() and ToString().
+template <typename Status>
+int check(const Status& status, char** error) {
   return status.ok() ? 0 : fail(error, status.ToString());
 }
 
