@@ -104,6 +104,11 @@ struct GroupedCase {
   torch::ScalarType dtype;
 };
 
+// How ctest and gtest name a case's parameter ("cpu Float"), instead of its bytes.
+void PrintTo(const GroupedCase& c, std::ostream* os) {
+  *os << c10::DeviceTypeName(c.device, /*lower_case=*/true) << " " << c10::toString(c.dtype);
+}
+
 std::string case_name(const ::testing::TestParamInfo<GroupedCase>& info) {
   return std::string(info.param.dtype == torch::kBFloat16 ? "Bf16" : "Fp32") +
          (info.param.device == torch::kCUDA ? "_CUDA" : "_CPU");
