@@ -50,7 +50,8 @@ test-sanitize: setup
 # inside a chroot of Debian's development suite (scripts/torch2-env.sh creates
 # it on first use, about 2.5 GB, and reuses it after), with its own build tree.
 TORCH2_DIR ?= build-torch2
-TORCH2_BUILD ?= $(TORCH2_DIR)/build
+# The build tree must lie in the source tree (the only host path the chroot sees).
+TORCH2_BUILD ?= build-torch2/build
 TORCH2_ENV = bash scripts/torch2-env.sh --dir $(TORCH2_DIR) --
 
 test-torch2:

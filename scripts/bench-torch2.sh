@@ -51,6 +51,6 @@ for r in sorted(rows, key=lambda r: (r["threads"], r["pass"] != "forward_backwar
     else:
         default, name = "–", "PyTorch (plain, bench/grouped_moe_peer.py)"
         grouped, loop = fmt(r, "torch_grouped_mm/dense"), fmt(r, "torch_slice_loop/dense")
-    print(f"| {r['threads']} | {r['pass']} | {name} | {r['torch']} | {r['dense_ms']:.1f} "
+    print(f"| {r['threads']} | {r['pass']} | {name} | {r['torch']} | {r['dense_ms']:.2f} "
           f"| {default} | {grouped} | {loop} |")
 EOF

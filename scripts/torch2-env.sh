@@ -178,4 +178,4 @@ set -e
 exit $status
 }
 
-main "$@"
+main "$@"; exit $?

@@ -40,6 +40,27 @@ TEST(MoeGroupedGemm, FitsOnlyAlignedWidths) {
                                torch::zeros({3, 8, 12})));
 }
 
+// The probe says whether _grouped_mm runs and is exact, and why not when not.
+TEST(MoeGroupedGemm, ProbeSaysWhetherAndWhyNot) {
+  const GroupedMmSupport fp32 = grouped_mm_support(torch::kCPU, torch::kFloat);
+  EXPECT_EQ(grouped_mm_available(torch::kCPU, torch::kFloat), fp32.runs && fp32.exact);
+  if (!grouped_mm_compiled()) {
+    EXPECT_FALSE(fp32.runs);
+    EXPECT_NE(fp32.note.find("no at::_grouped_mm"), std::string::npos) << fp32.note;
+    return;
+  }
+  if (!fp32.exact || !fp32.transposed_weight) EXPECT_FALSE(fp32.note.empty());
+  const GroupedMmSupport fp64 = grouped_mm_support(torch::kCPU, torch::kDouble);
+  EXPECT_FALSE(fp64.runs);  // _grouped_mm takes fp32, bf16, fp16 only
+  EXPECT_NE(fp64.note.find("does not run"), std::string::npos) << fp64.note;
+  // Probing draws nothing from the global RNG (a seeded run stays the same).
+  torch::manual_seed(7);
+  const auto before = torch::rand({1});
+  torch::manual_seed(7);
+  grouped_mm_support(torch::kCPU, torch::kHalf);
+  EXPECT_TRUE(torch::equal(torch::rand({1}), before));
+}
+
 TEST(MoeGroupedGemm, AutoKeepsTheSliceLoopOnCpu) {
   const auto x = torch::zeros({5, 8});
   const auto w = torch::zeros({3, 8, 12});
@@ -121,10 +142,11 @@ class MoeGroupedGemmPath : public ::testing::TestWithParam<GroupedCase> {
     if (device == torch::kCUDA && !torch::cuda::is_available()) {
       GTEST_SKIP() << "no CUDA device: the CUDA _grouped_mm path is not tested here";
     }
-    if (!grouped_mm_available(device, dtype)) {
-      GTEST_SKIP() << "LibTorch " << TORCH_VERSION << " has no at::_grouped_mm on "
-                   << c10::DeviceTypeName(device) << " in " << c10::toString(dtype)
-                   << ": the grouped path is tested under LibTorch 2.x (make test-torch2)";
+    const GroupedMmSupport support = grouped_mm_support(device, dtype);
+    if (!support.runs || !support.exact) {
+      GTEST_SKIP() << "LibTorch " << TORCH_VERSION << ": at::_grouped_mm is not used on "
+                   << c10::DeviceTypeName(device) << " in " << c10::toString(dtype) << " ("
+                   << support.note << "); where it runs, make test-torch2 tests it";
     }
   }
 

@@ -51,8 +51,20 @@ class ExpertGemmGuard {
 /// Whether the LibTorch this was built with has `at::_grouped_mm` at all.
 bool grouped_mm_compiled();
 
-/// Whether `at::_grouped_mm` runs on `device` in `dtype` with the running
-/// torch: probed once per (device, dtype) on a tiny problem; false when not compiled.
+/// What a probe of `at::_grouped_mm` found for one device and dtype (run once
+/// per pair, on small problems, against fp32 GEMMs).
+struct GroupedMmSupport {
+  bool runs = false;   // the three forms FFNExperts uses run
+  bool exact = false;  // and agree with fp32 GEMMs to a few units of rounding
+  /// The input gradient may read the weight as a transposed view; when false it
+  /// takes a contiguous copy (the view was inexact, the copy is not).
+  bool transposed_weight = false;
+  std::string note;  // why not, or what was worked around; empty when all is well
+};
+GroupedMmSupport grouped_mm_support(const at::Device& device, at::ScalarType dtype);
+
+/// Whether `at::_grouped_mm` runs on `device` in `dtype` with the running torch,
+/// and exactly (grouped_mm_support); false when not compiled.
 bool grouped_mm_available(const at::Device& device, at::ScalarType dtype);
 
 /// Whether x [A, K] · w [E, K, N] meets `_grouped_mm`'s layout rules: rows of
