@@ -20,6 +20,7 @@ inline CLI::App* data_command(CLI::App& app) {
 void add_gates_command(CLI::App& app);
 void add_demo_command(CLI::App& app);
 void add_train_command(CLI::App& app);
+void add_config_command(CLI::App& app);
 void add_bench_command(CLI::App& app);
 void add_data_multifashion_command(CLI::App& app);
 void add_data_movielens_command(CLI::App& app);
@@ -34,6 +35,7 @@ inline void register_commands(CLI::App& app) {
   add_gates_command(app);
   add_demo_command(app);
   add_train_command(app);
+  add_config_command(app);
   add_bench_command(app);
   add_data_multifashion_command(app);
   add_data_movielens_command(app);

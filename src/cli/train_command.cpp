@@ -1,10 +1,11 @@
-// `moekit train CONFIG.yaml [--set key=value ...] [--out RUN] [--resume]` and
-// `moekit eval RUN [--split test]` for the multi-task experiments.
+// `moekit train CONFIG.yaml [--set key=value ...] [--out RUN] [--resume]` trains
+// either model family (data.name picks it; `train-mt` is the same command with
+// data.name defaulting to parallel) and `moekit eval RUN [--split test]`
+// evaluates a multi-task run's best weights.
 #include <fmt/format.h>
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
 #include <iostream>
 #include <nlohmann/json.hpp>
 
@@ -12,9 +13,9 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/config.h"
 #include "moekit/core/error.h"
-#include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/process_group.h"
 #include "moekit/train/experiment.h"
+#include "moekit/train/experiment_run.h"
 
 namespace moekit::cli {
 namespace fs = std::filesystem;
@@ -25,6 +26,32 @@ struct TrainArgs {
   std::vector<std::string> sets;
   std::string out;
   bool resume = false;
+  std::string default_data;  // data.name when the config has none ("" = the multi-task default)
+};
+
+void run_train(const TrainArgs& args) {
+  const std::string run =
+      args.out.empty() ? (fs::path("runs") / fs::path(args.config).stem()).string() : args.out;
+  const std::string resolved = (fs::path(run) / "config.yaml").string();
+  // A resumed run continues under the config it started with.
+  Config config = Config::load(args.resume && fs::exists(resolved) ? resolved : args.config);
+  if (!args.default_data.empty() && !config.keys().empty() && !config.section("data").has("name")) {
+    config.set("data.name=" + args.default_data);
+  }
+  for (const auto& s : args.sets) config.set(s);
+  train::RunOptions options;
+  options.run_dir = run;
+  options.resume = args.resume;
+  // Under `moekit launch` (or torchrun-style variables) this process is one rank.
+  options.group = dist::default_group();
+  std::string results;
+  train::run_experiment(config, options, &results);
+  if (options.group->rank() == 0) std::cout << results;
+}
+
+struct EvalArgs {
+  std::string run;
+  std::string split = "test";
 };
 
 nlohmann::ordered_json to_json(const train::Metrics& m) {
@@ -35,71 +62,27 @@ nlohmann::ordered_json to_json(const train::Metrics& m) {
   return j;
 }
 
-// Option errors raised while building name the config they came from.
-models::MultiTaskModel build_model(const train::MultiTaskExperiment& ex, const Config& config) {
-  try {
-    return models::MultiTaskModel(ex.model_options);
-  } catch (const Error& e) {
-    throw e.with_prefix(config.where());
-  }
-}
-
-void run_train(const TrainArgs& args) {
-  const std::string run =
-      args.out.empty() ? (fs::path("runs") / fs::path(args.config).stem()).string() : args.out;
-  const std::string resolved = (fs::path(run) / "config.yaml").string();
-  // A resumed run continues under the config it started with.
-  Config config = Config::load(args.resume && fs::exists(resolved) ? resolved : args.config);
-  for (const auto& s : args.sets) config.set(s);
-  train::MultiTaskExperiment ex = train::load_experiment(config);
-  // Under `moekit launch` (or torchrun-style variables) this process is one rank.
-  const std::shared_ptr<dist::Group> group = dist::default_group();
-  const bool writer = group->rank() == 0;
-  fs::create_directories(run);
-  if (writer) write_text_atomically(resolved, config.dump());
-
-  torch::manual_seed(ex.trainer_options.seed());
-  models::MultiTaskModel model = build_model(ex, config);
-  dist::broadcast_module(*group, *model);
-  dist::shard_moe_experts(group, *model);
-  train::MultiTaskTrainer trainer(model, ex.trainer_options.run_dir(run), group);
-  const auto start = std::chrono::steady_clock::now();
-  const train::FitResult fit = trainer.fit(ex.train, ex.valid, args.resume);
-  const double seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  const train::Metrics test = trainer.evaluate(ex.test);
-
-  nlohmann::ordered_json results;
-  results["epochs"] = fit.epochs_run;
-  results["best_epoch"] = fit.best_epoch;
-  results["early_stopped"] = fit.early_stopped;
-  results["train_seconds"] = seconds;
-  results["valid"] = to_json(fit.best_valid);
-  results["test"] = to_json(test);
-  if (!writer) return;
-  results["world_size"] = group->world_size();
-  write_text_atomically((fs::path(run) / "results.json").string(), results.dump(2) + "\n");
-  std::cout << results.dump(2) << "\n";
-}
-
-struct EvalArgs {
-  std::string run;
-  std::string split = "test";
-};
-
 void run_eval(const EvalArgs& args) {
   const std::string resolved = (fs::path(args.run) / "config.yaml").string();
   MOEKIT_CHECK(fs::exists(resolved), args.run, "not a run directory (no config.yaml)");
   Config config = Config::load(resolved);
+  MOEKIT_CHECK(train::experiment_family(config) == train::ExperimentFamily::kMultiTask, args.run,
+               "a translation run: decode it with `moekit translate {}`", args.run);
   train::MultiTaskExperiment ex = train::load_experiment(config);
-  models::MultiTaskModel model = build_model(ex, config);
+  models::MultiTaskModel model = [&] {
+    try {
+      return models::MultiTaskModel(ex.model_options);
+    } catch (const Error& e) {
+      throw e.with_prefix(config.where());
+    }
+  }();
+  const std::string weights = (fs::path(args.run) / "best.pt").string();
   torch::serialize::InputArchive archive;
-  load_archive(archive, (fs::path(args.run) / "best.pt").string());
+  load_archive(archive, weights);
   try {
     model->load(archive);
   } catch (const c10::Error& e) {
-    throw Error((fs::path(args.run) / "best.pt").string(),
-                "does not match the run's config: " + std::string(e.what_without_backtrace()));
+    throw Error(weights, "does not match the run's config: " + std::string(e.what_without_backtrace()));
   }
   train::MultiTaskTrainer trainer(model, ex.trainer_options);
   const data::MultiTaskDataset& rows =
@@ -109,19 +92,27 @@ void run_eval(const EvalArgs& args) {
   std::cout << j.dump(2) << "\n";
 }
 
-}  // namespace
-
-void add_train_command(CLI::App& app) {
+void add_train(CLI::App& app, const std::string& name, const std::string& about,
+               const std::string& default_data) {
   auto args = std::make_shared<TrainArgs>();
-  auto* cmd = app.add_subcommand("train", "Train a model from a YAML config");
+  args->default_data = default_data;
+  auto* cmd = app.add_subcommand(name, about);
   cmd->add_option("config", args->config, "experiment config (YAML)")->required()->check(CLI::ExistingFile);
   cmd->add_option("--set", args->sets, "override a config key: section.key=value (repeatable)");
   cmd->add_option("--out", args->out, "run directory (default runs/<config name>)");
   cmd->add_flag("--resume", args->resume, "continue from RUN/checkpoint.pt");
   cmd->callback([args] { run_train(*args); });
+}
+
+}  // namespace
+
+void add_train_command(CLI::App& app) {
+  add_train(app, "train", "Train a model from a YAML config (data.name picks the family)", "");
+  add_train(app, "train-mt", "Alias of train for translation configs (data.name defaults to parallel)",
+            "parallel");
 
   auto eval_args = std::make_shared<EvalArgs>();
-  auto* eval = app.add_subcommand("eval", "Evaluate a trained run's best weights");
+  auto* eval = app.add_subcommand("eval", "Evaluate a multi-task run's best weights");
   eval->add_option("run", eval_args->run, "run directory")->required();
   eval->add_option("--split", eval_args->split, "train | valid | test")
       ->capture_default_str()

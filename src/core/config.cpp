@@ -3,6 +3,8 @@
 #include <yaml-cpp/yaml.h>
 
 #include <fstream>
+#include <functional>
+#include <map>
 #include <set>
 #include <sstream>
 
@@ -16,6 +18,7 @@ struct Config::State {
   YAML::Node root;
   std::string file;
   std::set<std::string> used;
+  std::map<std::string, std::string> notes;  // key path -> "doc [type, default X]"
 };
 
 namespace {
@@ -163,6 +166,47 @@ std::string Config::dump() const {
   YAML::Emitter out;
   out << node();
   return std::string(out.c_str()) + "\n";
+}
+
+void Config::document(const std::string& key, const std::string& type,
+                      const std::string& fallback, const std::string& doc) const {
+  state_->notes[child_path(key)] = fmt::format("{} [{}, default {}]", doc, type, fallback);
+}
+
+namespace {
+
+// One scalar or list the way YAML's flow style writes it.
+std::string flow(const YAML::Node& node) {
+  YAML::Emitter out;
+  out << YAML::Flow << node;
+  return out.c_str();
+}
+
+}  // namespace
+
+std::string Config::annotated_dump() const {
+  std::string text;
+  std::function<void(const YAML::Node&, const std::string&, int)> print =
+      [&](const YAML::Node& n, const std::string& prefix, int depth) {
+        for (const auto& kv : n) {
+          const std::string key = key_text(kv.first, state_->file);
+          const std::string p = prefix.empty() ? key : prefix + "." + key;
+          const std::string indent(static_cast<size_t>(2 * depth), ' ');
+          if (kv.second.IsMap()) {
+            text += indent + key + ":\n";
+            print(kv.second, p, depth + 1);
+            continue;
+          }
+          std::string line = indent + key + ": " + flow(kv.second);
+          const auto note = state_->notes.find(p);
+          if (note != state_->notes.end()) {
+            line += std::string(line.size() < 40 ? 40 - line.size() : 1, ' ') + "# " + note->second;
+          }
+          text += line + "\n";
+        }
+      };
+  print(node(), path_, 0);
+  return text;
 }
 
 }  // namespace moekit

@@ -12,7 +12,8 @@
 
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
-#include "moekit/train/experiment.h"
+#include "moekit/core/lines.h"
+#include "moekit/train/experiment_run.h"
 #include "moekit/train/gnuplot.h"
 
 namespace moekit::train {
@@ -51,27 +52,34 @@ void CompareOptions::validate() const {
   MOEKIT_CHECK(!local_search().empty(), "local_search", "must hold at least one setting");
 }
 
-RunRecord run_once(const Config& base, const std::vector<std::string>& overrides) {
+RunRecord run_once(const Config& base, const std::vector<std::string>& overrides,
+                   const std::string& run_dir) {
   // Sections share their document, so each run re-parses its own copy.
   Config config = Config::parse(base.dump(), base.where());
   for (const auto& o : overrides) config.set(o);
-  MultiTaskExperiment ex = load_experiment(config);
-  RunRecord record;
-  record.gate = ex.model_options.gate();
-  record.local_search = ex.model_options.gate_options().local_search();
-  record.seed = ex.trainer_options.seed();
+  RunOptions options;
+  if (!run_dir.empty()) {
+    const fs::path dir(run_dir), request = dir / "request.yaml";
+    if (fs::exists(request)) {
+      MOEKIT_CHECK(read_text(request.string()) == config.dump(), run_dir,
+                   "holds a run of another config (request.yaml differs); remove it or choose "
+                   "another output folder");
+      if (fs::exists(dir / "results.json")) return read_run_record((dir / "results.json").string());
+      options.resume = fs::exists(dir / "checkpoint.pt");
+    } else {
+      fs::create_directories(dir);
+      write_text_atomically(request.string(), config.dump());
+    }
+    options.run_dir = run_dir;
+  }
+  return run_experiment(config, options);
+}
 
-  torch::manual_seed(record.seed);
-  models::MultiTaskModel model(ex.model_options);
-  MultiTaskTrainer trainer(model, ex.trainer_options.run_dir(""));
-  const auto start = std::chrono::steady_clock::now();
-  const FitResult fit = trainer.fit(ex.train, ex.valid);
-  record.train_seconds =
-      std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  record.epochs = fit.epochs_run;
-  record.valid_loss = fit.best_valid.loss;
-  record.test = trainer.evaluate(ex.test);
-  return record;
+/// The run folder of one (gate, local search, seed) under a study's output folder.
+std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
+                          const std::string& gate, bool local_search, const std::string& index) {
+  if (out_dir.empty()) return "";
+  return (fs::path(out_dir) / subdir / (gate + (local_search ? "-ls-" : "-") + index)).string();
 }
 
 namespace {
@@ -221,9 +229,11 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
       const std::string group = group_label(gate, ls);
       for (int64_t seed = 0; seed < options.seeds(); ++seed) {
         try {
-          result.runs.push_back(run_once(config, {"gate.name=" + gate,
-                                                  fmt::format("gate.local_search={}", ls),
-                                                  fmt::format("train.seed={}", seed)}));
+          result.runs.push_back(run_once(
+              config,
+              {"gate.name=" + gate, fmt::format("gate.local_search={}", ls),
+               fmt::format("train.seed={}", seed)},
+              study_run_dir(options.out_dir(), "runs", gate, ls, fmt::format("seed{}", seed))));
         } catch (const Error& e) {
           // One gate that cannot run here (e.g. hash without ids) should not cost
           // the others' results: skip its remaining seeds, report it at the end.

@@ -4,12 +4,14 @@
 
 #include <filesystem>
 
+#include "moekit/core/config_options.h"
 #include "moekit/core/error.h"
 #include "moekit/gates/gate.h"
 #include "moekit/data/movielens.h"
 #include "moekit/data/multi_fashion_mnist.h"
 #include "moekit/data/recsys_dataset.h"
 #include "moekit/data/synthetic_mixture.h"
+#include "moekit/train/option_tables.h"
 
 namespace moekit::train {
 namespace fs = std::filesystem;
@@ -28,25 +30,33 @@ data::MultiTaskDataset from_fashion(const data::MultiFashionSplit& split) {
                                 {}};
 }
 
-void load_multifashion(const Config& data, MultiTaskExperiment& ex) {
-  const auto dir = data.get<std::string>("dir", "data/multifashion");
-  const auto source = data.get<std::string>("source_dir", "/usr/share/datasets/fashion-mnist");
-  const auto seed = data.get<int64_t>("seed", 0);
+// `max_train` and friends: range-checked here so the message names `file: data.key`.
+int64_t read_row_limit(const Config& data, const std::string& key) {
+  const auto v = read_key<int64_t>(data, key, 0, "use the first N rows of the split; 0 = all");
+  MOEKIT_CHECK(v >= 0, data.where(key), "must be >= 0, got {}", v);
+  return v;
+}
+
+void load_multifashion(const Config& data, bool load_data, MultiTaskExperiment& ex) {
+  const auto dir = read_key<std::string>(data, "dir", "data/multifashion",
+                                         "cache of the built pairs (built from source_dir when absent)");
+  data::MultiFashionMNISTOptions options;
+  read_options(data, options, multifashion_option_table());
+  ex.model_options = models::MultiTaskModelOptions(
+      {1, data::kMultiFashionCanvas, data::kMultiFashionCanvas},
+      {{"task1", "classification", 10}, {"task2", "classification", 10}});
+  ex.model_options.expert("cnn");
+  if (!load_data) return;
   data::MultiFashionMNIST mf;
   if (fs::exists(fs::path(dir) / "train.mfmnist")) {
     mf = data::load_multi_fashion_mnist(dir);
   } else {
-    mf = data::build_multi_fashion_mnist(
-        data::MultiFashionMNISTOptions().source_dir(source).seed(seed));
+    mf = data::build_multi_fashion_mnist(options);
     data::save_multi_fashion_mnist(mf, dir);
   }
   ex.train = from_fashion(mf.train);
   ex.valid = from_fashion(mf.valid);
   ex.test = from_fashion(mf.test);
-  ex.model_options = models::MultiTaskModelOptions(
-      {1, data::kMultiFashionCanvas, data::kMultiFashionCanvas},
-      {{"task1", "classification", 10}, {"task2", "classification", 10}});
-  ex.model_options.expert("cnn");
 }
 
 data::MultiTaskDataset from_recsys(const data::RecsysSplit& s, const data::RecsysDataset& d) {
@@ -56,81 +66,90 @@ data::MultiTaskDataset from_recsys(const data::RecsysSplit& s, const data::Recsy
                                 {s.watch, s.rating}, {at::Tensor(), s.rating_mask}};
 }
 
-// Range checks at the config level, so the message names `file: data.key`
-// rather than the data module's own option name.
-int64_t get_at_least(const Config& section, const std::string& key, int64_t fallback, int64_t low) {
-  const auto v = section.get<int64_t>(key, fallback);
-  MOEKIT_CHECK(v >= low, section.where(key), "must be >= {}, got {}", low, v);
-  return v;
-}
-
-double get_fraction(const Config& section, const std::string& key, double fallback) {
-  const auto v = section.get<double>(key, fallback);
-  MOEKIT_CHECK(v >= 0 && v < 1, section.where(key), "must lie in [0, 1), got {}", v);
-  return v;
-}
-
-void load_movielens(const Config& data, MultiTaskExperiment& ex) {
-  const auto dir = data.get<std::string>("dir", "data/synth-movielens");
+void load_movielens(const Config& data, bool load_data, MultiTaskExperiment& ex) {
+  const auto dir = read_key<std::string>(data, "dir", "data/synth-movielens",
+                                         "MovieLens folder (u.data, u.item, u.user)");
+  data::RecsysOptions options;
+  read_options(data, options, recsys_option_table());
+  // Input width and vocabularies come from the files; a resolve-only load
+  // keeps placeholders.
+  ex.model_options = models::MultiTaskModelOptions(
+      {1}, {{"watch", "binary", 1}, {"rating", "regression", 1}});
+  ex.model_options.expert("mlp");
+  if (!load_data) return;
   MOEKIT_CHECK(fs::exists(dir), data.where("dir"),
                "'{}' does not exist; write it with `moekit data synth-movielens --out {}`", dir, dir);
-  const auto options = data::RecsysOptions()
-                           .negatives(get_at_least(data, "negatives", 1, 0))
-                           .valid_fraction(get_fraction(data, "valid_fraction", 0.1))
-                           .test_fraction(get_fraction(data, "test_fraction", 0.1))
-                           .seed(data.get<int64_t>("seed", 0));
   const data::RecsysDataset d = data::make_recsys_dataset(data::read_movielens(dir), options);
   ex.train = from_recsys(d.train, d);
   ex.valid = from_recsys(d.valid, d);
   ex.test = from_recsys(d.test, d);
-  ex.model_options = models::MultiTaskModelOptions(
-      {ex.train.input.size(1)}, {{"watch", "binary", 1}, {"rating", "regression", 1}});
-  ex.model_options.expert("mlp").categorical_sizes({d.n_users(), d.n_items()});
+  ex.model_options.input_shape({ex.train.input.size(1)}).categorical_sizes({d.n_users(), d.n_items()});
 }
 
-void load_mixture(const Config& data, MultiTaskExperiment& ex) {
-  auto options = data::SyntheticMixtureOptions()
-                     .d_in(get_at_least(data, "d_in", 16, 1))
-                     .n_experts(get_at_least(data, "teacher_experts", 8, 1))
-                     .n_clusters(get_at_least(data, "clusters", 8, 1))
-                     .seed(data.get<int64_t>("seed", 0));
-  const int64_t rows = get_at_least(data, "rows", 4096, 1);
+void load_mixture(const Config& data, bool load_data, MultiTaskExperiment& ex) {
+  // The config's preset: a small problem (8 clusters rather than the struct's 32).
+  auto options = data::SyntheticMixtureOptions().n_clusters(8);
+  read_options(data, options, mixture_option_table());
   // The sizes come from a file: bound what they allocate (x, every teacher
   // expert's output per row, the teacher itself) before anything is drawn.
   constexpr double kMaxValues = double(int64_t(1) << 28);  // 1 GiB of float
+  const double rows = double(options.rows());
   const double values =
-      double(rows) * (double(options.d_in()) + double(options.n_experts()) * double(options.d_out() + 1)) +
+      rows * (double(options.d_in()) + double(options.n_experts()) * double(options.d_out() + 1)) +
       double(options.n_clusters()) * (double(options.d_in()) + 2.0 * double(options.n_experts())) +
       double(options.n_experts()) * double(options.d_in()) * double(options.d_out());
   MOEKIT_CHECK(values <= kMaxValues, data.where("rows"),
                "{} rows, d_in {}, {} teacher experts and {} clusters need {:.3g} values; a "
                "synthetic mixture holds at most {:.3g}",
-               rows, options.d_in(), options.n_experts(), options.n_clusters(), values, kMaxValues);
-  auto make = [&](int64_t n, int64_t sample_seed) {
-    auto m = data::make_synthetic_mixture(options.rows(n), sample_seed);
-    return data::MultiTaskDataset{m.x, {}, m.ids, {m.y.select(1, 0).contiguous(), m.ids}, {}};
-  };
-  ex.train = make(rows, options.seed() + 1);
-  ex.valid = make(std::max<int64_t>(rows / 4, 1), options.seed() + 2);
-  ex.test = make(std::max<int64_t>(rows / 4, 1), options.seed() + 3);
+               options.rows(), options.d_in(), options.n_experts(), options.n_clusters(), values,
+               kMaxValues);
   ex.model_options = models::MultiTaskModelOptions(
       {options.d_in()}, {{"value", "regression", 1}, {"cluster", "classification", options.n_clusters()}});
   ex.model_options.expert("mlp");
+  if (!load_data) return;
+  auto make = [&](int64_t n, int64_t sample_seed) {
+    auto m = data::make_synthetic_mixture(data::SyntheticMixtureOptions(options).rows(n), sample_seed);
+    return data::MultiTaskDataset{m.x, {}, m.ids, {m.y.select(1, 0).contiguous(), m.ids}, {}};
+  };
+  ex.train = make(options.rows(), options.seed() + 1);
+  ex.valid = make(std::max<int64_t>(options.rows() / 4, 1), options.seed() + 2);
+  ex.test = make(std::max<int64_t>(options.rows() / 4, 1), options.seed() + 3);
+}
+
+// The multi-task data sets: name -> loader. Adding one is a loader above and a row here.
+using DataLoader = void (*)(const Config&, bool, MultiTaskExperiment&);
+const std::vector<std::pair<std::string, DataLoader>>& multi_task_data_sets() {
+  static const std::vector<std::pair<std::string, DataLoader>> sets = {
+      {"multifashion", load_multifashion},
+      {"movielens", load_movielens},
+      {"mixture", load_mixture},
+  };
+  return sets;
 }
 
 }  // namespace
 
-std::pair<std::string, gates::GateOptions> gate_from_config(const Config& gate) {
-  const std::string name = gate.get<std::string>("name", "softmax");
-  gates::GateOptions options(0, 0);
-  for (const auto& [key, value] : options.values()) {
-    if (key == "d_in" || key == "n_experts") continue;  // set by the model
-    try {
-      options.set(key, gate.get<std::string>(key, value));
-    } catch (const Error& e) {
-      throw Error(gate.where(key), e.message());
-    }
+void check_experiment_keys(const Config& config) {
+  // `search` is `moekit tune`'s space, not part of one run: it is read there.
+  for (const auto& key : config.keys()) {
+    if (key == "search") continue;
+    MOEKIT_CHECK(key == "data" || key == "model" || key == "gate" || key == "train",
+                 config.where(key), "unknown key");
+    config.section(key).check_all_used();
   }
+}
+
+std::vector<std::string> multi_task_data_set_names() {
+  std::vector<std::string> names;
+  for (const auto& entry : multi_task_data_sets()) names.push_back(entry.first);
+  return names;
+}
+
+std::pair<std::string, gates::GateOptions> gate_from_config(const Config& gate) {
+  const std::string name =
+      read_key<std::string>(gate, "name", "softmax", "registry name of the gate (`moekit gates`)");
+  gates::GateOptions options(0, 0);
+  read_options(gate, options, gates::gate_option_table(), {"d_in", "n_experts"});  // set by the model
   // A section named after a gate overrides options for that gate only, e.g.
   // `topk: {noisy: false, balance_weight: 0}` for the COMET papers' Top-k.
   // Every such section is checked, whichever gate the run uses.
@@ -153,50 +172,35 @@ std::pair<std::string, gates::GateOptions> gate_from_config(const Config& gate) 
   return {name, selected};
 }
 
-MultiTaskExperiment load_experiment(const Config& config) {
+MultiTaskExperiment load_experiment(const Config& config, bool load_data) {
   MultiTaskExperiment ex;
   const Config data = config.section("data");
-  ex.data_name = data.get<std::string>("name", "multifashion");
-  if (ex.data_name == "multifashion") {
-    load_multifashion(data, ex);
-  } else if (ex.data_name == "movielens") {
-    load_movielens(data, ex);
-  } else if (ex.data_name == "mixture") {
-    load_mixture(data, ex);
-  } else {
-    throw Error(data.where("name"), fmt::format("unknown data set '{}'; expected multifashion, "
-                                                "movielens or mixture", ex.data_name));
+  ex.data_name = read_key<std::string>(data, "name", "multifashion", "data set");
+  std::string known;
+  DataLoader load = nullptr;
+  for (const auto& [name, loader] : multi_task_data_sets()) {
+    if (name == ex.data_name) load = loader;
+    known += (known.empty() ? "" : ", ") + name;
   }
-  // 0 = all rows.
-  ex.train = head(ex.train, get_at_least(data, "max_train", 0, 0));
-  ex.valid = head(ex.valid, get_at_least(data, "max_valid", 0, 0));
-  ex.test = head(ex.test, get_at_least(data, "max_test", 0, 0));
+  MOEKIT_CHECK(load != nullptr, data.where("name"), "unknown multi-task data set '{}'; expected {}",
+               ex.data_name, known);
+  load(data, load_data, ex);
+  const int64_t max_train = read_row_limit(data, "max_train");
+  const int64_t max_valid = read_row_limit(data, "max_valid");
+  const int64_t max_test = read_row_limit(data, "max_test");
+  if (load_data) {
+    ex.train = head(ex.train, max_train);
+    ex.valid = head(ex.valid, max_valid);
+    ex.test = head(ex.test, max_test);
+  }
 
-  const Config model = config.section("model");
   auto& mo = ex.model_options;
-  mo.expert(model.get<std::string>("expert", mo.expert()))
-      .n_experts(model.get<int64_t>("n_experts", mo.n_experts()))
-      .expert_width(model.get<int64_t>("expert_width", mo.expert_width()))
-      .tower_hidden(model.get<int64_t>("tower_hidden", mo.tower_hidden()))
-      .embedding_dim(get_at_least(model, "embedding_dim", mo.embedding_dim(), 1));
+  auto& to = ex.trainer_options;
+  read_options(config.section("model"), mo, multi_task_model_option_table());
   auto [gate_name, gate_options] = gate_from_config(config.section("gate"));
   mo.gate(gate_name).gate_options(gate_options);
-
-  const Config train = config.section("train");
-  auto& to = ex.trainer_options;
-  to.lr(train.get<double>("lr", to.lr()))
-      .batch_size(train.get<int64_t>("batch_size", to.batch_size()))
-      .epochs(train.get<int64_t>("epochs", to.epochs()))
-      .patience(train.get<int64_t>("patience", to.patience()))
-      .weight_decay(train.get<double>("weight_decay", to.weight_decay()))
-      .seed(train.get<int64_t>("seed", to.seed()));
-  // `search` is `moekit tune`'s space, not part of one run: it is read there.
-  for (const auto& key : config.keys()) {
-    if (key == "search") continue;
-    MOEKIT_CHECK(key == "data" || key == "model" || key == "gate" || key == "train",
-                 config.where(key), "unknown key");
-    config.section(key).check_all_used();
-  }
+  read_options(config.section("train"), to, trainer_option_table());
+  check_experiment_keys(config);
   try {
     mo.validate();
     to.validate();

@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <chrono>
+#include <filesystem>
 #include <cmath>
 #include <limits>
 #include <nlohmann/json.hpp>
@@ -147,6 +148,14 @@ models::Transformer TranslationTrainer::whole_model() {
   whole->load(in);
   whole->train(model_->is_training());
   return whole;
+}
+
+bool TranslationTrainer::restore_best() {
+  if (!run_.enabled() || !std::filesystem::exists(run_.best_path())) return false;
+  torch::serialize::InputArchive archive;
+  load_archive(archive, run_.best_path());
+  dist::load_full_state(*model_, nullptr, archive, nullptr, run_.best_path());
+  return true;
 }
 
 void TranslationTrainer::save_best() {

@@ -205,7 +205,9 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
           overrides.push_back(dim.key + "=" + params.back().second);
         }
         try {
-          result.trials.push_back(run_once(config, overrides));
+          result.trials.push_back(run_once(
+              config, overrides,
+              study_run_dir(options.out_dir(), "trials", gate, ls, fmt::format("trial{}", t))));
         } catch (const Error& e) {
           throw e.with_prefix(fmt::format("tune {} trial {}", groups.back().first, t));
         }

@@ -20,56 +20,15 @@
 #include "moekit/gates/permutation_search.h"
 #include "moekit/train/bleu.h"
 #include "moekit/train/stop_signal.h"
+#include "testing/temp_dir.h"
+#include "testing/tiny_parallel_corpus.h"
 
 namespace moekit::train {
 namespace {
 namespace fs = std::filesystem;
-
-// A small synthetic es/en corpus (compositional, so a tiny model can learn something)
-// and a BPE model trained on it; "" when the SentencePiece shim is unavailable.
-const fs::path& corpus_dir() {
-  static const fs::path dir = []() -> fs::path {
-    if (data::Tokenizer::library_path().empty()) return {};
-    const fs::path d = fs::path(::testing::TempDir()) / "moekit_mt_corpus";
-    fs::create_directories(d);
-    const char* const es_subj[] = {"el perro", "la casa", "el hombre", "la mujer", "el gato"};
-    const char* const en_subj[] = {"the dog", "the house", "the man", "the woman", "the cat"};
-    const char* const es_adj[] = {"grande", "roja", "vieja", "buena"};
-    const char* const en_adj[] = {"big", "red", "old", "good"};
-    const char* const es_verb[] = {"es", "era", "será", "parece", "fue", "queda", "está",
-                                   "sigue", "resulta", "vive"};
-    const char* const en_verb[] = {"is", "was", "will be", "seems", "went", "stays", "sits",
-                                   "remains", "turns out", "lives"};
-    std::ofstream tes(d / "train.es"), ten(d / "train.en"), ves(d / "valid.es"),
-        ven(d / "valid.en");
-    int n = 0;
-    for (int s = 0; s < 5; ++s) {
-      for (int v = 0; v < 10; ++v) {
-        for (int a = 0; a < 4; ++a, ++n) {
-          const std::string es = fmt::format("{} {} {}.", es_subj[s], es_verb[v], es_adj[a]);
-          const std::string en = fmt::format("{} {} {}.", en_subj[s], en_verb[v], en_adj[a]);
-          tes << es << "\n";
-          ten << en << "\n";
-          if (n % 10 == 0) {
-            ves << es << "\n";
-            ven << en << "\n";
-          }
-        }
-      }
-    }
-    tes.close();
-    ten.close();
-    data::Tokenizer::train(data::TokenizerTrainOptions(
-                               {(d / "train.es").string(), (d / "train.en").string()},
-                               (d / "spm").string())
-                               .vocab_size(100));
-    return d;
-  }();
-  return dir;
-}
-
-#define MOEKIT_REQUIRE_TOKENIZER() \
-  if (corpus_dir().empty()) GTEST_SKIP() << "SentencePiece shim libmoekit_spm.so not found"
+using moekit::testing::corpus_dir;
+using moekit::testing::run_cli;
+using moekit::testing::fresh_dir;
 
 models::Transformer tiny_model(const data::Tokenizer& tok) {
   models::TransformerOptions o(tok.vocab_size());
@@ -107,12 +66,6 @@ std::map<int64_t, double> step_losses(const fs::path& metrics) {
 }
 
 // An empty scratch directory under the test temp dir.
-fs::path fresh_dir(const std::string& name) {
-  const fs::path root = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(root);
-  fs::create_directories(root);
-  return root;
-}
 
 // The synthetic corpus tokenised, both directions: what the in-process trainer tests fit on.
 struct TinyCorpus {
@@ -267,10 +220,6 @@ TEST(TrainTranslationTrainer, RejectsBadOptions) {
   EXPECT_THROW(TranslationTrainerOptions().label_smoothing(1.0).validate(), Error);
 }
 
-int run_cli(const std::string& args) {
-  const std::string cmd = std::string(MOEKIT_BINARY_DIR) + "/moekit " + args;
-  return std::system(cmd.c_str());
-}
 
 TEST(TrainTranslationTrainer, TrainMtAndTranslateCliEndToEnd) {
   MOEKIT_REQUIRE_TOKENIZER();

@@ -54,6 +54,13 @@ class Config {
   /// The whole config as YAML text, defaults included.
   std::string dump() const;
 
+  /// Records what `key` (of this section) means, for annotated_dump().
+  void document(const std::string& key, const std::string& type, const std::string& fallback,
+                const std::string& doc) const;
+  /// dump() with `# doc [type, default X]` after every documented key: what
+  /// `moekit config` prints.
+  std::string annotated_dump() const;
+
  private:
   struct State;
   Config(std::shared_ptr<State> state, std::string path);

@@ -9,4 +9,8 @@ namespace moekit {
 /// when it cannot be read.
 std::vector<std::string> read_lines(const std::string& path);
 
+/// The whole file as bytes. Throws moekit::Error naming the file when it
+/// cannot be read.
+std::string read_text(const std::string& path);
+
 }  // namespace moekit

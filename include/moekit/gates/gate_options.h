@@ -6,6 +6,8 @@
 #include <utility>
 #include <vector>
 
+#include "moekit/core/option_table.h"
+
 namespace moekit::gates {
 
 /// Options shared by every gate (MegaBlocks' single-arguments idea). Each gate
@@ -83,5 +85,9 @@ struct GateOptions {
   /// naming the key when it is unknown or the value does not parse.
   void set(const std::string& name, const std::string& value);
 };
+
+/// Every gate option with its type, doc and range check (`moekit gates`,
+/// `moekit config`, YAML `gate:` and `--set` all go through it).
+const OptionTable<GateOptions>& gate_option_table();
 
 }  // namespace moekit::gates

@@ -7,32 +7,29 @@
 #include <vector>
 
 #include "moekit/core/config.h"
-#include "moekit/train/multi_task_trainer.h"
+#include "moekit/train/experiment_run.h"
 
 namespace moekit::train {
 
-/// One training run of a multi-task experiment: what was set and what came out.
-struct RunRecord {
-  std::string gate;
-  bool local_search = false;
-  int64_t seed = 0;
-  std::vector<std::pair<std::string, std::string>> params;  // tuned keys (tune only)
-  double valid_loss = 0;                                    // best validation loss
-  Metrics test;
-  int64_t epochs = 0;
-  double train_seconds = 0;
-};
-
 /// Trains and tests one run on an independent copy of `base` with `overrides`
-/// (`section.key=value`) applied, seeding torch with train.seed first.
-RunRecord run_once(const Config& base, const std::vector<std::string>& overrides);
+/// (`section.key=value`) applied. With a `run_dir` the run is resumable: a
+/// finished run (results.json) is read back instead of trained again, an
+/// interrupted one continues from its checkpoint; a run_dir that holds a run
+/// of another config is an error naming it.
+RunRecord run_once(const Config& base, const std::vector<std::string>& overrides,
+                   const std::string& run_dir = "");
+
+/// The run folder of one run of a study under its output folder ("" when it has none).
+std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
+                          const std::string& gate, bool local_search, const std::string& index);
 
 struct CompareOptions {
   TORCH_ARG(std::vector<std::string>, gates) = std::vector<std::string>{"softmax"};
   TORCH_ARG(int64_t, seeds) = 1;
   /// The gate.local_search settings to run, e.g. {false}, {true} or {false, true}.
   TORCH_ARG(std::vector<bool>, local_search) = std::vector<bool>{false};
-  /// Where compare.md and compare.csv go; "" writes nothing.
+  /// Where compare.md, compare.csv and the runs (runs/<gate>[-ls]-seed<s>/, so a
+  /// rerun continues where it stopped) go; "" writes nothing.
   TORCH_ARG(std::string, out_dir) = "";
 
  public:

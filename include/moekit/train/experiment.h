@@ -20,8 +20,18 @@ struct MultiTaskExperiment {
 };
 
 /// Reads every section, loads (or builds and caches) the data, and checks that
-/// no key was left unread.
-MultiTaskExperiment load_experiment(const Config& config);
+/// no key was left unread. With `load_data` false only the config is resolved
+/// and checked (`moekit config`): the splits stay empty and shapes that come
+/// from data files are placeholders.
+MultiTaskExperiment load_experiment(const Config& config, bool load_data = true);
+
+/// Throws naming the first key no reader used: a top-level section other than
+/// data, model, gate, train (and `search`, read by `moekit tune`) or a key
+/// inside one.
+void check_experiment_keys(const Config& config);
+
+/// The names `data.name` may take in a multi-task experiment.
+std::vector<std::string> multi_task_data_set_names();
 
 /// Gate name + GateOptions from the `gate` section (defaults recorded in the config).
 std::pair<std::string, gates::GateOptions> gate_from_config(const Config& gate_section);

@@ -90,6 +90,10 @@ class TranslationTrainer {
   /// Greedy corpus BLEU over up to bleu_sentences pairs of `valid`.
   double validation_bleu(const data::ParallelCorpus& valid);
 
+  /// Loads run_dir/best.pt into the model (every rank, sharded or not), so a
+  /// test runs on the best weights; false (weights unchanged) without one.
+  bool restore_best();
+
   int64_t step() const { return step_; }
 
  private:
