@@ -56,7 +56,7 @@ void add_shard_entries(const Shard& s, bool buffers, std::vector<FullEntry>& out
   moe::Experts& local = s.module->local();
   const auto items = buffers ? local.named_buffers() : local.named_parameters();
   const int64_t n = s.module->n_experts(), first = s.module->first_expert();
-  if (dynamic_cast<moe::FFNExpertsImpl*>(&local) != nullptr) {
+  if (local.layout() == moe::ExpertLayout::kStacked) {
     for (const auto& item : items) {
       auto shape = item.value().sizes().vec();
       shape[0] = n;
@@ -214,8 +214,7 @@ FullLayout full_layout(torch::nn::Module& model) {
     if (shard_of(shards, item.key() + ".") == nullptr) layout.modules.push_back(item.key());
   }
   for (const auto& s : shards) {
-    auto* experts = dynamic_cast<moe::FFNExpertsImpl*>(&s.module->local());
-    if (experts != nullptr) continue;
+    if (s.module->local().layout() == moe::ExpertLayout::kStacked) continue;
     const std::string tmpl = expert_name(s.module->first_expert());
     const auto inner = s.module->local().named_modules("", /*include_self=*/false);
     for (int64_t e = 0; e < s.module->n_experts(); ++e) {

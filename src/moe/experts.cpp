@@ -119,6 +119,21 @@ at::Tensor FFNExpertsImpl::forward(const at::Tensor& x_grouped,
   return grouped_linear(apply_activation(options.activation(), h), w2, b2, counts, false, false);
 }
 
+std::shared_ptr<Experts> FFNExpertsImpl::slice(int64_t first, int64_t count) const {
+  MOEKIT_CHECK(first >= 0 && count >= 1 && first + count <= n_experts(), "experts",
+               "cannot take experts [{}, {}) of {}", first, first + count, n_experts());
+  auto sliced_options = options;
+  sliced_options.n_experts(count);
+  auto sliced = std::make_shared<FFNExpertsImpl>(sliced_options);
+  torch::NoGradGuard no_grad;
+  sliced->w1.copy_(w1.narrow(0, first, count));
+  sliced->b1.copy_(b1.narrow(0, first, count));
+  sliced->w2.copy_(w2.narrow(0, first, count));
+  sliced->b2.copy_(b2.narrow(0, first, count));
+  sliced->to(w1.device(), w1.scalar_type());
+  return sliced;
+}
+
 at::Tensor FFNExpertsImpl::forward_expert(int64_t e, const at::Tensor& x) {
   const at::Tensor h = apply_activation(options.activation(), at::addmm(b1[e], x, w1[e]));
   return at::addmm(b2[e], h, w2[e]);
