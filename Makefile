@@ -5,7 +5,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?= -DCMAKE_BUILD_TYPE=Release
 
-.PHONY: all setup configure build run test bench clean test-sanitize test-torch2 bench-torch2
+.PHONY: all setup configure build build-cli run test bench clean test-sanitize test-torch2 bench-torch2
 
 all: build
 
@@ -18,10 +18,14 @@ configure: setup
 build: configure
 	ninja -C $(BUILD) -j$(JOBS)
 
+# The command-line tool alone: what `make run` needs, without the test suite.
+build-cli: configure
+	ninja -C $(BUILD) -j$(JOBS) moekit_cli
+
 # The main demo: every gate that MultiFashionMNIST supports (hash needs ids) on
 # a slice of it, one seed; prints the table and where the plot is.
 DEMO_GATES ?= softmax,topk,switch,random,dselectk,comet
-run: build
+run: build-cli
 	$(BUILD)/moekit data multifashion --out data/multifashion
 	$(BUILD)/moekit compare configs/multifashion-quick.yaml --gates $(DEMO_GATES) --seeds 1 \
 	  --out runs/demo-multifashion

@@ -7,17 +7,17 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "moekit/moe/layer_benchmark.h"
+#include "benchmarks/layer_benchmark.h"
 
 namespace moekit::cli {
 
 // src/cli/bench_parallel.cpp: the --nproc N run.
-void run_bench_parallel(const moe::LayerBenchmarkOptions& options, int64_t nproc, bool json);
+void run_bench_parallel(const bench::LayerBenchmarkOptions& options, int64_t nproc, bool json);
 
 namespace {
 
 struct BenchArgs {
-  moe::LayerBenchmarkOptions options;
+  bench::LayerBenchmarkOptions options;
   int64_t experts = 8, k = 2, d = 512, hidden = 2048, tokens = 4096, repeats = 3, warmup = 1;
   int64_t seed = 0;
   std::string gate = "topk", dtype = "f32", device = "cpu", expert_gemm = "auto";
@@ -26,7 +26,7 @@ struct BenchArgs {
   int64_t nproc = 1;
 };
 
-void print_table(const moe::LayerBenchmarkResult& r) {
+void print_table(const bench::LayerBenchmarkResult& r) {
   const auto& o = r.options;
   std::cout << fmt::format(
       "MoE layer: E={} k={} d={} H={} T={} gate={}{}{} dtype={} device={} threads={}; "
@@ -67,7 +67,7 @@ void run_bench(BenchArgs& a) {
       .dtype(a.dtype).device(a.device).eval(a.eval).saturate(a.saturate).repeats(a.repeats)
       .warmup(a.warmup).skip_naive(a.skip_naive).seed(a.seed).expert_gemm(a.expert_gemm);
   if (a.nproc > 1) return run_bench_parallel(a.options, a.nproc, a.json);
-  const moe::LayerBenchmarkResult result = moe::run_layer_benchmark(a.options);
+  const bench::LayerBenchmarkResult result = bench::run_layer_benchmark(a.options);
   if (a.json) {
     for (const auto& line : result.json_lines()) std::cout << line << "\n";
   } else {

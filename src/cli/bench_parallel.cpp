@@ -10,12 +10,12 @@
 #include <iterator>
 
 #include "moekit/core/error.h"
-#include "moekit/dist/parallel_benchmark.h"
+#include "benchmarks/parallel_benchmark.h"
 #include "moekit/dist/process_group.h"
 
 namespace moekit::cli {
 
-void run_bench_parallel(const moe::LayerBenchmarkOptions& options, int64_t nproc, bool json) {
+void run_bench_parallel(const bench::LayerBenchmarkOptions& options, int64_t nproc, bool json) {
   if (std::getenv("WORLD_SIZE") == nullptr) {
     std::ifstream in("/proc/self/cmdline", std::ios::binary);
     const std::string raw((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
@@ -38,7 +38,7 @@ void run_bench_parallel(const moe::LayerBenchmarkOptions& options, int64_t nproc
   auto group = dist::default_group();
   MOEKIT_CHECK(group->world_size() == nproc, "--nproc",
                "is {} but this process group has {} ranks", nproc, group->world_size());
-  const auto r = dist::run_parallel_layer_benchmark(*group, options);
+  const auto r = bench::run_parallel_layer_benchmark(*group, options);
   if (group->rank() != 0) return;
   if (json) {
     std::cout << r.json() << "\n";

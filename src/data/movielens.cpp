@@ -1,15 +1,13 @@
 #include "moekit/data/movielens.h"
 
 #include <algorithm>
-#include <charconv>
-#include <cmath>
-#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 #include <unordered_map>
 #include <unordered_set>
 
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 
 namespace moekit::data {
 namespace {
@@ -87,19 +85,11 @@ std::vector<std::string> split_csv(const std::string& line, const std::string& w
 }
 
 int64_t parse_int(const std::string& text, const std::string& where, const char* field) {
-  int64_t v = 0;
-  const char* end = text.data() + text.size();
-  const auto res = std::from_chars(text.data(), end, v);
-  MOEKIT_CHECK(!text.empty() && res.ec == std::errc() && res.ptr == end, where,
-               "{}: expected an integer, got '{}'", field, text);
-  return v;
+  return parse_value<int64_t>(text, where + ": " + field);
 }
 
 float parse_rating(const std::string& text, const std::string& where) {
-  char* end = nullptr;
-  const double v = text.empty() ? NAN : std::strtod(text.c_str(), &end);
-  MOEKIT_CHECK(!text.empty() && end == text.c_str() + text.size() && std::isfinite(v), where,
-               "Rating: expected a number, got '{}'", text);
+  const double v = parse_value<double>(text, where + ": Rating");
   MOEKIT_CHECK(v >= 0.5 && v <= 5.0, where, "Rating: {} is outside [0.5, 5]", text);
   return float(v);
 }

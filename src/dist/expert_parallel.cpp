@@ -6,8 +6,6 @@
 #include <unordered_set>
 
 #include "moekit/core/error.h"
-#include "moekit/moe/moe_layer.h"
-#include "moekit/moe/multi_gate_moe.h"
 
 namespace moekit::dist {
 namespace {
@@ -170,18 +168,7 @@ std::shared_ptr<moe::Experts> slice_experts(const std::shared_ptr<moe::Experts>&
                                             int64_t first, int64_t count) {
   MOEKIT_CHECK(first >= 0 && count >= 1 && first + count <= experts->n_experts(), "experts",
                "cannot take experts [{}, {}) of {}", first, first + count, experts->n_experts());
-  if (auto ffn = std::dynamic_pointer_cast<moe::FFNExpertsImpl>(experts)) {
-    auto options = ffn->options;
-    options.n_experts(count);
-    auto slice = std::make_shared<moe::FFNExpertsImpl>(options);
-    torch::NoGradGuard no_grad;
-    slice->w1.copy_(ffn->w1.narrow(0, first, count));
-    slice->b1.copy_(ffn->b1.narrow(0, first, count));
-    slice->w2.copy_(ffn->w2.narrow(0, first, count));
-    slice->b2.copy_(ffn->b2.narrow(0, first, count));
-    slice->to(ffn->w1.device(), ffn->w1.scalar_type());
-    return slice;
-  }
+  if (auto slice = experts->slice(first, count)) return slice;
   return std::make_shared<SubsetExpertsImpl>(experts, first, count);
 }
 
@@ -200,17 +187,12 @@ int64_t shard_moe_experts(const std::shared_ptr<Group>& group, torch::nn::Module
   if (!group->is_distributed()) return 0;
   int64_t sharded = 0;
   for (const auto& module : model.modules(/*include_self=*/true)) {
-    if (auto* layer = dynamic_cast<moe::MoELayerImpl*>(module.get())) {
-      auto experts = std::dynamic_pointer_cast<moe::Experts>(layer->named_children()["experts"]);
-      if (!experts || std::dynamic_pointer_cast<ShardedExpertsImpl>(experts)) continue;
-      layer->set_experts(shard_experts(group, experts).ptr());
-      ++sharded;
-    } else if (auto* multi = dynamic_cast<moe::MultiGateMoEImpl*>(module.get())) {
-      auto experts = std::dynamic_pointer_cast<moe::Experts>(multi->named_children()["experts"]);
-      if (!experts || std::dynamic_pointer_cast<ShardedExpertsImpl>(experts)) continue;
-      multi->set_experts(shard_experts(group, experts).ptr());
-      ++sharded;
-    }
+    auto* host = dynamic_cast<moe::ExpertHost*>(module.get());
+    if (host == nullptr) continue;
+    const auto experts = host->expert_set();
+    if (!experts || std::dynamic_pointer_cast<ShardedExpertsImpl>(experts)) continue;
+    host->set_experts(shard_experts(group, experts).ptr());
+    ++sharded;
   }
   return sharded;
 }

@@ -8,7 +8,7 @@
 #include <tuple>
 
 #include "moekit/core/error.h"
-#include "moekit/core/torch_compat.h"
+#include "moekit/core/optimizer_state.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/moe/experts.h"
 
@@ -56,7 +56,7 @@ void add_shard_entries(const Shard& s, bool buffers, std::vector<FullEntry>& out
   moe::Experts& local = s.module->local();
   const auto items = buffers ? local.named_buffers() : local.named_parameters();
   const int64_t n = s.module->n_experts(), first = s.module->first_expert();
-  if (dynamic_cast<moe::FFNExpertsImpl*>(&local) != nullptr) {
+  if (local.layout() == moe::ExpertLayout::kStacked) {
     for (const auto& item : items) {
       auto shape = item.value().sizes().vec();
       shape[0] = n;
@@ -135,14 +135,6 @@ at::Tensor read_path(torch::serialize::InputArchive& archive, const std::string&
   return read_path(child, dotted.substr(dot + 1));
 }
 
-torch::optim::AdamParamState* adam_state(torch::optim::Optimizer& adam, const at::Tensor& p) {
-  auto it = adam.state().find(compat::optimizer_state_key(p));
-  if (it == adam.state().end()) return nullptr;
-  auto* state = dynamic_cast<torch::optim::AdamParamState*>(it->second.get());
-  MOEKIT_CHECK(state != nullptr, "optimizer", "full-state checkpoints support Adam only");
-  return state;
-}
-
 // Full tensors of the entries, with `value(local)` (undefined: nothing to save)
 // gathered over ranks for the sharded ones; undefined where no rank had one.
 std::vector<at::Tensor> gather(Group& group, const std::vector<FullEntry>& entries,
@@ -177,9 +169,9 @@ std::vector<at::Tensor> gather(Group& group, const std::vector<FullEntry>& entri
   return full;
 }
 
-// Adam's step of each entry; for sharded ones, the (equal) step of the ranks
-// that hold its state.
-std::vector<int64_t> gather_steps(Group& group, torch::optim::Optimizer& adam,
+// The optimizer step of each entry; for sharded ones, the (equal) step of the
+// ranks that hold its state.
+std::vector<int64_t> gather_steps(Group& group, torch::optim::Optimizer& optimizer,
                                   const std::vector<FullEntry>& entries) {
   const auto n = static_cast<int64_t>(entries.size());
   at::Tensor sums = at::zeros({2, n}, at::kDouble);  // step, presence
@@ -187,8 +179,8 @@ std::vector<int64_t> gather_steps(Group& group, torch::optim::Optimizer& adam,
   for (int64_t i = 0; i < n; ++i) {
     const FullEntry& e = entries[i];
     any_sharded = any_sharded || e.sharded;
-    if (const auto* state = e.local.defined() ? adam_state(adam, e.local) : nullptr) {
-      sums[0][i] = static_cast<double>(state->step());
+    if (const auto state = e.local.defined() ? get_param_state(optimizer, e.local) : std::nullopt) {
+      sums[0][i] = static_cast<double>(state->step);
       sums[1][i] = 1.0;
     }
   }
@@ -214,8 +206,7 @@ FullLayout full_layout(torch::nn::Module& model) {
     if (shard_of(shards, item.key() + ".") == nullptr) layout.modules.push_back(item.key());
   }
   for (const auto& s : shards) {
-    auto* experts = dynamic_cast<moe::FFNExpertsImpl*>(&s.module->local());
-    if (experts != nullptr) continue;
+    if (s.module->local().layout() == moe::ExpertLayout::kStacked) continue;
     const std::string tmpl = expert_name(s.module->first_expert());
     const auto inner = s.module->local().named_modules("", /*include_self=*/false);
     for (int64_t e = 0; e < s.module->n_experts(); ++e) {
@@ -244,29 +235,29 @@ void save_full_state(Group& group, torch::nn::Module& model, torch::optim::Optim
     root.write(model_archive);
   }
   if (adam == nullptr || optim_archive == nullptr) return;
-  auto field = [&](auto get) {
-    return gather(group, entries, [&](const at::Tensor& p) -> at::Tensor {
-      const auto* state = adam_state(*adam, p);
-      return state ? get(*state) : at::Tensor();
-    });
-  };
-  const auto exp_avg = field([](const auto& s) { return s.exp_avg(); });
-  const auto exp_avg_sq = field([](const auto& s) { return s.exp_avg_sq(); });
+  // One archive per state tensor (Adam: exp_avg, exp_avg_sq), then "step".
+  const auto& names = optimizer_state_tensors();
+  std::vector<std::vector<at::Tensor>> fields;
+  for (size_t j = 0; j < names.size(); ++j) {
+    fields.push_back(gather(group, entries, [&](const at::Tensor& p) -> at::Tensor {
+      const auto state = get_param_state(*adam, p);
+      return state ? state->tensors[j] : at::Tensor();
+    }));
+  }
   const auto steps = gather_steps(group, *adam, entries);
-  Node avg, avg_sq, step;
+  std::vector<Node> nodes(names.size());
+  Node step;
   for (size_t i = 0; i < entries.size(); ++i) {
-    if (entries[i].is_buffer || !exp_avg[i].defined()) continue;
-    avg.add(entries[i].name, exp_avg[i], false);
-    avg_sq.add(entries[i].name, exp_avg_sq[i], false);
+    if (entries[i].is_buffer || !fields[0][i].defined()) continue;
+    for (size_t j = 0; j < names.size(); ++j) nodes[j].add(entries[i].name, fields[j][i], false);
     step.add(entries[i].name, at::scalar_tensor(steps[i], at::kLong), false);
   }
-  auto write_child = [&](const char* key, const Node& node) {
+  auto write_child = [&](const std::string& key, const Node& node) {
     torch::serialize::OutputArchive nested(optim_archive->compilation_unit());
     node.write(nested);
     optim_archive->write(key, nested);
   };
-  write_child("exp_avg", avg);
-  write_child("exp_avg_sq", avg_sq);
+  for (size_t j = 0; j < names.size(); ++j) write_child(names[j], nodes[j]);
   write_child("step", step);
 }
 
@@ -290,28 +281,33 @@ void load_full_state(torch::nn::Module& model, torch::optim::Optimizer* adam,
     e.local.copy_(mine(e, full));
   }
   if (adam == nullptr || optim_archive == nullptr) return;
-  torch::serialize::InputArchive avg, avg_sq, step;
-  MOEKIT_CHECK(optim_archive->try_read("exp_avg", avg) &&
-                   optim_archive->try_read("exp_avg_sq", avg_sq) &&
-                   optim_archive->try_read("step", step),
-               where, "no optimizer state in the moekit layout");
+  const auto& names = optimizer_state_tensors();
+  std::vector<torch::serialize::InputArchive> fields(names.size());
+  torch::serialize::InputArchive step;
+  bool complete = optim_archive->try_read("step", step);
+  for (size_t j = 0; j < names.size(); ++j) {
+    complete = complete && optim_archive->try_read(names[j], fields[j]);
+  }
+  MOEKIT_CHECK(complete, where, "no optimizer state in the moekit layout");
   for (const auto& e : layout.entries) {
     if (e.is_buffer || !e.local.defined()) continue;
-    const auto key = compat::optimizer_state_key(e.local);
-    const at::Tensor m = read_path(avg, e.name);
-    if (!m.defined()) {
-      adam->state().erase(key);
+    const at::Tensor first = read_path(fields[0], e.name);
+    if (!first.defined()) {
+      erase_param_state(*adam, e.local);
       continue;
     }
-    const at::Tensor v = read_path(avg_sq, e.name), s = read_path(step, e.name);
-    MOEKIT_CHECK(v.defined() && s.defined() && m.sizes().vec() == e.shape &&
-                     v.sizes() == m.sizes(),
-                 where, "optimizer state of '{}' is incomplete or has the wrong shape", e.name);
-    auto state = std::make_unique<torch::optim::AdamParamState>();
-    state->step(static_cast<int64_t>(std::llround(s.item<double>())));
-    state->exp_avg(mine(e, m).clone().to(e.local.options()));
-    state->exp_avg_sq(mine(e, v).clone().to(e.local.options()));
-    adam->state()[key] = std::move(state);
+    const at::Tensor s = read_path(step, e.name);
+    ParamState state;
+    bool ok = s.defined() && first.sizes().vec() == e.shape;
+    for (size_t j = 0; j < names.size() && ok; ++j) {
+      const at::Tensor t = j == 0 ? first : read_path(fields[j], e.name);
+      ok = t.defined() && t.sizes() == first.sizes();
+      if (ok) state.tensors.push_back(mine(e, t).clone().to(e.local.options()));
+    }
+    MOEKIT_CHECK(ok, where, "optimizer state of '{}' is incomplete or has the wrong shape",
+                 e.name);
+    state.step = static_cast<int64_t>(std::llround(s.item<double>()));
+    set_param_state(*adam, e.local, std::move(state));
   }
 }
 

@@ -15,6 +15,7 @@
 #include <mutex>
 
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 #include "moekit/core/torch_compat.h"
 
 namespace moekit::dist {
@@ -25,34 +26,12 @@ std::string env_or(const char* name, const std::string& fallback) {
   return value != nullptr && *value != '\0' ? std::string(value) : fallback;
 }
 
-int64_t env_int(const char* name, int64_t fallback) {
+// A number from the environment, `fallback` when unset or empty; moekit::Error
+// naming the variable when it does not parse.
+template <typename T>
+T env_number(const char* name, T fallback) {
   const std::string text = env_or(name, "");
-  if (text.empty()) return fallback;
-  size_t used = 0;
-  int64_t value = 0;
-  try {
-    value = std::stoll(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  MOEKIT_CHECK(used == text.size() && used > 0, std::string("environment: ") + name,
-               "expected an integer, got '{}'", text);
-  return value;
-}
-
-double env_double(const char* name, double fallback) {
-  const std::string text = env_or(name, "");
-  if (text.empty()) return fallback;
-  size_t used = 0;
-  double value = 0;
-  try {
-    value = std::stod(text, &used);
-  } catch (const std::exception&) {
-    used = 0;
-  }
-  MOEKIT_CHECK(used == text.size() && used > 0, std::string("environment: ") + name,
-               "expected a number of seconds, got '{}'", text);
-  return value;
+  return text.empty() ? fallback : parse_value<T>(text, std::string("environment: ") + name);
 }
 
 bool is_loopback(const std::string& host) {
@@ -65,12 +44,12 @@ std::string seconds_text(double s) { return fmt::format("{:g} s", s); }
 
 GroupOptions GroupOptions::from_env() {
   GroupOptions o;
-  o.rank(env_int("RANK", 0))
-      .world_size(env_int("WORLD_SIZE", 1))
-      .local_rank(env_int("LOCAL_RANK", env_int("RANK", 0)))
+  o.rank(env_number<int64_t>("RANK", 0))
+      .world_size(env_number<int64_t>("WORLD_SIZE", 1))
+      .local_rank(env_number<int64_t>("LOCAL_RANK", env_number<int64_t>("RANK", 0)))
       .master_addr(env_or("MASTER_ADDR", "127.0.0.1"))
-      .master_port(env_int("MASTER_PORT", 29500))
-      .timeout_s(env_double("MOEKIT_DIST_TIMEOUT", 60.0));
+      .master_port(env_number<int64_t>("MASTER_PORT", 29500))
+      .timeout_s(env_number<double>("MOEKIT_DIST_TIMEOUT", 60.0));
   o.validate();
   return o;
 }

@@ -5,6 +5,7 @@
 #include "moekit/core/error.h"
 #include "moekit/gates/gate.h"
 #include "moekit/models/cnn_expert.h"
+#include "moekit/models/task_kind.h"
 #include "moekit/moe/experts.h"
 #include "moekit/moe/module_experts.h"
 
@@ -13,9 +14,7 @@ namespace moekit::models {
 void MultiTaskModelOptions::validate() const {
   MOEKIT_CHECK(!tasks_.empty(), "tasks", "need at least one task");
   for (const auto& t : tasks_) {
-    MOEKIT_CHECK(t.kind == "classification" || t.kind == "binary" || t.kind == "regression",
-                 "tasks." + t.name, "unknown task kind '{}'; expected classification, binary or "
-                 "regression", t.kind);
+    task_kind(t.kind, "tasks." + t.name);
     MOEKIT_CHECK(t.outputs >= 1, "tasks." + t.name, "outputs must be >= 1, got {}", t.outputs);
   }
   MOEKIT_CHECK(expert_ == "cnn" || expert_ == "mlp", "model.expert",
@@ -87,7 +86,8 @@ MultiTaskOutput MultiTaskModelImpl::forward(const data::MultiTaskDataset& batch)
   MultiTaskOutput out{{}, std::move(moe_out.routings), moe_out.aux_loss};
   for (size_t t = 0; t < towers_.size(); ++t) {
     at::Tensor y = towers_[t]->forward(moe_out.y[t]);
-    if (options.tasks()[t].kind != "classification") y = y.squeeze(1);
+    const auto& spec = options.tasks()[t];
+    if (task_kind(spec.kind, "tasks." + spec.name).squeeze_output) y = y.squeeze(1);
     out.outputs.push_back(y);
   }
   return out;
@@ -95,16 +95,8 @@ MultiTaskOutput MultiTaskModelImpl::forward(const data::MultiTaskDataset& batch)
 
 at::Tensor MultiTaskModelImpl::task_loss(int64_t task, const at::Tensor& output,
                                          const at::Tensor& target, const at::Tensor& mask) const {
-  const auto& kind = options.tasks().at(task).kind;
-  at::Tensor per_row;
-  if (kind == "classification") {
-    per_row = torch::cross_entropy_loss(output, target, {}, at::Reduction::None);
-  } else if (kind == "binary") {
-    per_row = torch::binary_cross_entropy_with_logits(output, target.to(output.scalar_type()), {},
-                                                      {}, at::Reduction::None);
-  } else {
-    per_row = (output - target.to(output.scalar_type())).pow(2);
-  }
+  const auto& spec = options.tasks().at(task);
+  const at::Tensor per_row = task_kind(spec.kind, "tasks." + spec.name).per_row_loss(output, target);
   if (!mask.defined()) return per_row.mean();
   const at::Tensor m = mask.to(per_row.scalar_type());
   return (per_row * m).sum() / m.sum().clamp_min(1.0);

@@ -150,7 +150,7 @@ GroupedMmSupport probe_grouped_mm(const at::Device& device, at::ScalarType dtype
 #if !MOEKIT_HAS_GROUPED_MM
 [[noreturn]] void not_compiled() {
   throw Error("grouped_mm", fmt::format("LibTorch {} has no at::_grouped_mm (needs >= 2.8)",
-                                        TORCH_VERSION));
+                                        compat::torch_version()));
 }
 #endif
 
@@ -191,7 +191,8 @@ GroupedMmSupport grouped_mm_support(const at::Device& device, at::ScalarType dty
   return it->second;
 #else
   GroupedMmSupport support;
-  support.note = fmt::format("LibTorch {} has no at::_grouped_mm (needs >= 2.8)", TORCH_VERSION);
+  support.note =
+      fmt::format("LibTorch {} has no at::_grouped_mm (needs >= 2.8)", compat::torch_version());
   return support;
 #endif
 }

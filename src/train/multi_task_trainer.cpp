@@ -16,6 +16,7 @@
 #include "moekit/dist/data_parallel.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/full_state.h"
+#include "moekit/models/task_kind.h"
 #include "moekit/train/metrics.h"
 #include "moekit/train/stop_signal.h"
 #include "moekit/train/synchronized_step.h"
@@ -190,17 +191,8 @@ Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
     m.loss += loss;
     const std::string& name = tasks[t].name;
     m.values.emplace_back(name + ".loss", loss);
-    if (tasks[t].kind == "classification") {
-      m.values.emplace_back(name + ".accuracy", accuracy(y, data.targets[t]));
-    } else if (tasks[t].kind == "binary") {
-      m.values.emplace_back(name + ".auc", roc_auc(y, data.targets[t]));
-    } else {
-      const at::Tensor keep = mask.defined() ? mask.gt(0) : at::ones_like(y, at::kBool);
-      m.values.emplace_back(
-          name + ".mse",
-          mean_squared_error(y.masked_select(keep),
-                             data.targets[t].to(y.scalar_type()).masked_select(keep)));
-    }
+    const models::TaskKind& kind = models::task_kind(tasks[t].kind, "tasks." + name);
+    m.values.emplace_back(name + "." + kind.metric, kind.metric_value(y, data.targets[t], mask));
   }
   return m;
 }

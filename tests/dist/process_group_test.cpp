@@ -43,6 +43,12 @@ TEST(DistProcessGroup, RejectsBadEnvironment) {
   moekit::testing::expect_error([] { GroupOptions::from_env(); }, {"rank", "got 2"});
   ::unsetenv("WORLD_SIZE");
   ::unsetenv("RANK");
+  ::setenv("MOEKIT_DIST_TIMEOUT", "soon", 1);
+  moekit::testing::expect_error([] { GroupOptions::from_env(); },
+                                {"environment: MOEKIT_DIST_TIMEOUT", "expected a number", "'soon'"});
+  ::setenv("MOEKIT_DIST_TIMEOUT", "2.5", 1);
+  EXPECT_EQ(GroupOptions::from_env().timeout_s(), 2.5);
+  ::unsetenv("MOEKIT_DIST_TIMEOUT");
   EXPECT_EQ(GroupOptions::from_env().world_size(), 1);
 }
 

@@ -2,12 +2,12 @@
 
 #include <gtest/gtest.h>
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <string>
 #include <vector>
 
 #include "moekit/core/error.h"
+#include "moekit/core/torch_compat.h"
 #include "moekit/moe/experts.h"
 
 namespace moekit::moe {
@@ -144,7 +144,7 @@ class MoeGroupedGemmPath : public ::testing::TestWithParam<GroupedCase> {
     }
     const GroupedMmSupport support = grouped_mm_support(device, dtype);
     if (!support.runs || !support.exact) {
-      GTEST_SKIP() << "LibTorch " << TORCH_VERSION << ": at::_grouped_mm is not used on "
+      GTEST_SKIP() << "LibTorch " << compat::torch_version() << ": at::_grouped_mm is not used on "
                    << c10::DeviceTypeName(device) << " in " << c10::toString(dtype) << " ("
                    << support.note << "); where it runs, make test-torch2 tests it";
     }

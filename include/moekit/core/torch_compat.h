@@ -32,6 +32,10 @@
 
 namespace moekit::compat {
 
+/// The LibTorch version moekit was built against, e.g. "1.13.0" (for reports
+/// and messages; code that depends on a version uses the macros above).
+inline const char* torch_version() { return TORCH_VERSION; }
+
 /// A c10::Allocator to derive from with one interface on every LibTorch:
 /// implement `allocate_impl`. NOTE: 1.13 declares `allocate(size_t) const`,
 /// 2.x a non-const `allocate(size_t)` and a pure virtual `copy_data`. Both

@@ -56,9 +56,10 @@ class ShardedExpertsImpl : public moe::Experts {
 TORCH_MODULE(ShardedExperts);
 
 /// This rank's block of `experts`: experts [first, first + count) as an Experts
-/// of `count` experts. FFNExperts are sliced into new weights (a copy, so the
-/// others' memory can be freed); other Experts (ModuleExperts) keep their expert
-/// modules, registered under their global names "expert_<e>".
+/// of `count` experts. One that can slice itself (Experts::slice, e.g.
+/// FFNExperts) gives new weights (a copy, so the others' memory can be freed);
+/// others (ModuleExperts) keep their expert modules, registered under their
+/// global names "expert_<e>".
 std::shared_ptr<moe::Experts> slice_experts(const std::shared_ptr<moe::Experts>& experts,
                                             int64_t first, int64_t count);
 
@@ -68,8 +69,8 @@ std::shared_ptr<moe::Experts> slice_experts(const std::shared_ptr<moe::Experts>&
 ShardedExperts shard_experts(const std::shared_ptr<Group>& group,
                              const std::shared_ptr<moe::Experts>& experts);
 
-/// Shards the experts of every MoELayer and MultiGateMoE inside `model` over
-/// `group` (a no-op on one process). Call it after broadcast_module and before
+/// Shards the experts of every moe::ExpertHost (MoELayer, MultiGateMoE) inside
+/// `model` over `group` (a no-op on one process). Call it after broadcast_module and before
 /// building the optimizer: the expert parameters change. Returns how many
 /// expert sets were sharded.
 int64_t shard_moe_experts(const std::shared_ptr<Group>& group, torch::nn::Module& model);

@@ -3,10 +3,20 @@
 #include <torch/nn/module.h>
 #include <torch/nn/pimpl.h>
 
+#include <memory>
 #include <string>
 #include <vector>
 
 namespace moekit::moe {
+
+/// Where an Experts keeps each expert's tensors, for code that splits an
+/// expert set over processes (dist/expert_parallel.h, dist/full_state.h).
+enum class ExpertLayout {
+  /// Every parameter and buffer is [n_experts, ...]: expert e owns index e of dim 0.
+  kStacked,
+  /// Expert e's tensors live under its submodule "expert_<e>".
+  kPerExpertModule,
+};
 
 /// A set of n experts. Dispatch hands it the rows grouped by expert; expert e
 /// runs on its own contiguous slice only.
@@ -23,6 +33,25 @@ class Experts : public torch::nn::Module {
   /// [offsets[e], offsets[e] + counts[e])), returns the outputs in the same order.
   /// Experts with no rows are skipped.
   virtual at::Tensor forward(const at::Tensor& x_grouped, const std::vector<int64_t>& counts);
+
+  /// How this set keeps its experts' tensors (kPerExpertModule unless overridden).
+  virtual ExpertLayout layout() const { return ExpertLayout::kPerExpertModule; }
+
+  /// Experts [first, first + count) as a set of `count` experts holding copies
+  /// of their tensors (so the rest can be freed), or nullptr when this class
+  /// cannot build one; callers then wrap the expert modules instead.
+  virtual std::shared_ptr<Experts> slice(int64_t first, int64_t count) const { return nullptr; }
+};
+
+/// A module that routes rows to an expert set it owns (MoELayer, MultiGateMoE):
+/// what expert parallelism looks for to shard the experts of a model.
+class ExpertHost {
+ public:
+  virtual ~ExpertHost() = default;
+  /// The expert set, as registered under "experts".
+  virtual std::shared_ptr<Experts> expert_set() = 0;
+  /// Swaps the expert set (same n_experts), registered under the same name.
+  virtual void set_experts(std::shared_ptr<Experts> experts) = 0;
 };
 
 /// Options of FFNExperts: n experts of d_in -> hidden -> d_out.
@@ -54,6 +83,10 @@ class FFNExpertsImpl : public Experts {
   void pretty_print(std::ostream& stream) const override;
 
   int64_t n_experts() const override { return options.n_experts(); }
+  ExpertLayout layout() const override { return ExpertLayout::kStacked; }
+  /// A new FFNExperts with rows [first, first + count) of every weight, on
+  /// their device and in their dtype.
+  std::shared_ptr<Experts> slice(int64_t first, int64_t count) const override;
   at::Tensor forward_expert(int64_t e, const at::Tensor& x) override;
   /// Grouped path: one `at::_grouped_mm` per weight where expert_gemm() and the
   /// running torch allow it (moe/grouped_gemm.h: by default CUDA bf16), else one

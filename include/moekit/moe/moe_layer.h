@@ -36,7 +36,7 @@ struct MoEOutput {
 /// gate + experts + dispatch/combine (DESIGN.md "The routing core"): rows are
 /// sorted by expert, each expert runs once on its contiguous slice, outputs are
 /// weighted and scatter-added back. Never runs an expert on a row it does not serve.
-class MoELayerImpl : public torch::nn::Module {
+class MoELayerImpl : public torch::nn::Module, public ExpertHost {
  public:
   explicit MoELayerImpl(MoELayerOptions options);
   /// Any gate over any expert set (e.g. ModuleExperts); x is the gate input too.
@@ -53,9 +53,10 @@ class MoELayerImpl : public torch::nn::Module {
 
   gates::Gate& gate() { return *gate_; }
   Experts& experts() { return *experts_; }
+  std::shared_ptr<Experts> expert_set() override { return experts_; }
   /// Swaps the expert set (same n_experts), e.g. for an expert-parallel shard
   /// (dist::shard_moe_experts); it is registered under the same name.
-  void set_experts(std::shared_ptr<Experts> experts);
+  void set_experts(std::shared_ptr<Experts> experts) override;
 
  private:
   std::shared_ptr<gates::Gate> gate_;

@@ -20,7 +20,7 @@ struct MultiGateOutput {
 /// Multi-gate mixture of experts (MMoE style): one expert set, one gate per
 /// task. Each expert runs once on the union of the rows any task routes to it;
 /// each task combines the shared expert outputs with its own weights.
-class MultiGateMoEImpl : public torch::nn::Module {
+class MultiGateMoEImpl : public torch::nn::Module, public ExpertHost {
  public:
   MultiGateMoEImpl(std::vector<std::shared_ptr<gates::Gate>> gates,
                    std::shared_ptr<Experts> experts);
@@ -31,8 +31,9 @@ class MultiGateMoEImpl : public torch::nn::Module {
   int64_t n_tasks() const { return static_cast<int64_t>(gates_.size()); }
   gates::Gate& gate(int64_t task) { return *gates_.at(task); }
   Experts& experts() { return *experts_; }
+  std::shared_ptr<Experts> expert_set() override { return experts_; }
   /// Swaps the expert set (same n_experts), e.g. for an expert-parallel shard.
-  void set_experts(std::shared_ptr<Experts> experts);
+  void set_experts(std::shared_ptr<Experts> experts) override;
 
  private:
   std::vector<std::shared_ptr<gates::Gate>> gates_;

@@ -1,4 +1,4 @@
-#include "moekit/moe/layer_benchmark.h"
+#include "benchmarks/layer_benchmark.h"
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -7,7 +7,7 @@
 #include "moekit/core/error.h"
 #include "moekit/moe/grouped_gemm.h"
 
-namespace moekit::moe {
+namespace moekit::bench {
 namespace {
 
 LayerBenchmarkOptions tiny() {
@@ -15,7 +15,7 @@ LayerBenchmarkOptions tiny() {
 }
 
 // moe_grouped_mm and moe_slice_loop are measured where _grouped_mm runs (2.x).
-size_t path_variants() { return grouped_mm_available(torch::kCPU, torch::kFloat) ? 2 : 0; }
+size_t path_variants() { return moe::grouped_mm_available(torch::kCPU, torch::kFloat) ? 2 : 0; }
 
 TEST(MoeLayerBenchmark, MeasuresEveryVariantInBothPasses) {
   const LayerBenchmarkResult r = run_layer_benchmark(tiny());
@@ -97,4 +97,4 @@ TEST(MoeLayerBenchmark, RejectsBadOptions) {
 }
 
 }  // namespace
-}  // namespace moekit::moe
+}  // namespace moekit::bench

@@ -1,10 +1,8 @@
-#include "moekit/moe/layer_benchmark.h"
+#include "benchmarks/layer_benchmark.h"
 
-#include <c10/core/CPUAllocator.h>
 #include <nlohmann/json.hpp>
 #include <torch/cuda.h>
 #include <torch/torch.h>
-#include <torch/version.h>
 
 #include <algorithm>
 #include <atomic>
@@ -12,6 +10,7 @@
 #include <cmath>
 #include <functional>
 
+#include "benchmarks/peak_memory.h"
 #include "moekit/core/error.h"
 #include "moekit/core/torch_compat.h"
 #include "moekit/gates/gate.h"
@@ -21,111 +20,15 @@
 #include "moekit/moe/moe_layer.h"
 #include "moekit/moe/reference.h"
 
-#ifdef MOEKIT_WITH_CUDA
-#include <c10/cuda/CUDACachingAllocator.h>
-#endif
+namespace moekit::bench {
 
-namespace moekit::moe {
+using moe::DispatchPlan;
+using moe::ExpertGemm;
+using moe::ExpertGemmGuard;
+using moe::MoELayer;
+using moe::MoELayerOptions;
+
 namespace {
-
-// --- CPU peak memory ------------------------------------------------------------
-// LibTorch 1.13 keeps no CPU allocation statistics, so a wrapper around c10's
-// CPU allocator counts live bytes while a benchmark runs.
-
-std::atomic<int64_t> g_live_bytes{0};
-std::atomic<int64_t> g_peak_bytes{0};
-
-struct CountedBlock {
-  c10::DataPtr inner;
-  int64_t bytes;
-};
-
-void release_counted(void* ctx) {
-  auto* block = static_cast<CountedBlock*>(ctx);
-  g_live_bytes -= block->bytes;
-  delete block;
-}
-
-class CountingAllocator final : public compat::Allocator {
- public:
-  c10::Allocator* base = nullptr;
-
- protected:
-  c10::DataPtr allocate_impl(size_t n) const override {
-    c10::DataPtr inner = base->allocate(n);
-    void* data = inner.get();
-    const c10::Device device = inner.device();
-    const int64_t live = g_live_bytes += static_cast<int64_t>(n);
-    int64_t peak = g_peak_bytes.load();
-    while (live > peak && !g_peak_bytes.compare_exchange_weak(peak, live)) {
-    }
-    return c10::DataPtr(data, new CountedBlock{std::move(inner), static_cast<int64_t>(n)},
-                        &release_counted, device);
-  }
-};
-
-// NOTE: never destroyed: storages allocated while it was installed keep a
-// pointer to it and may free (or resize) after it is uninstalled.
-CountingAllocator& counting_allocator() {
-  static auto* allocator = new CountingAllocator();
-  return *allocator;
-}
-
-class ScopedCpuMemoryCounter {
- public:
-  ScopedCpuMemoryCounter() : previous_(c10::GetCPUAllocator()) {
-    if (previous_ == &counting_allocator()) return;  // nested: already counting
-    counting_allocator().base = previous_;
-    c10::SetCPUAllocator(&counting_allocator());
-  }
-  ~ScopedCpuMemoryCounter() { c10::SetCPUAllocator(previous_); }
-  ScopedCpuMemoryCounter(const ScopedCpuMemoryCounter&) = delete;
-  ScopedCpuMemoryCounter& operator=(const ScopedCpuMemoryCounter&) = delete;
-
- private:
-  c10::Allocator* previous_;
-};
-
-// Peak bytes allocated above the level at reset(), on the benchmark's device.
-class PeakMemory {
- public:
-  explicit PeakMemory(const torch::Device& device) : device_(device) {}
-
-  void reset() {
-    if (device_.is_cuda()) {
-#ifdef MOEKIT_WITH_CUDA
-      c10::cuda::CUDACachingAllocator::resetPeakStats(cuda_index());
-      start_ = cuda_allocated(/*peak=*/false);
-#endif
-      return;
-    }
-    start_ = g_live_bytes.load();
-    g_peak_bytes = start_;
-  }
-
-  int64_t peak_above_start() const {
-    if (device_.is_cuda()) {
-#ifdef MOEKIT_WITH_CUDA
-      return cuda_allocated(/*peak=*/true) - start_;
-#else
-      return 0;
-#endif
-    }
-    return g_peak_bytes.load() - start_;
-  }
-
- private:
-#ifdef MOEKIT_WITH_CUDA
-  c10::DeviceIndex cuda_index() const { return device_.index() < 0 ? 0 : device_.index(); }
-  // allocated_bytes[0] is the aggregate over pool types.
-  int64_t cuda_allocated(bool peak) const {
-    const auto stats = c10::cuda::CUDACachingAllocator::getDeviceStats(cuda_index());
-    return peak ? stats.allocated_bytes[0].peak : stats.allocated_bytes[0].current;
-  }
-#endif
-  torch::Device device_;
-  int64_t start_ = 0;
-};
 
 // --- timing --------------------------------------------------------------------------
 
@@ -223,7 +126,7 @@ void LayerBenchmarkOptions::validate() const {
   MOEKIT_CHECK(saturate_ > 0, "saturate", "must be > 0, got {}", saturate_);
   MOEKIT_CHECK(repeats_ >= 1, "repeats", "must be >= 1, got {}", repeats_);
   MOEKIT_CHECK(warmup_ >= 0, "warmup", "must be >= 0, got {}", warmup_);
-  parse_expert_gemm(expert_gemm_, "expert_gemm");
+  moe::parse_expert_gemm(expert_gemm_, "expert_gemm");
 }
 
 bool LayerBenchmarkResult::has_variant(const std::string& name) const {
@@ -306,7 +209,7 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
   const auto tensor_options = torch::TensorOptions(dtype).device(device);
   const int64_t T = options.tokens(), d = options.d(), H = options.hidden();
   const int64_t E = options.experts(), k = options.k();
-  const ExpertGemm choice = parse_expert_gemm(options.expert_gemm(), "expert_gemm");
+  const ExpertGemm choice = moe::parse_expert_gemm(options.expert_gemm(), "expert_gemm");
   ScopedCpuMemoryCounter counter;
 
   torch::manual_seed(options.seed());
@@ -334,8 +237,8 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
     torch::NoGradGuard no_grad;
     routing = layer->gate().forward(gates::GateInput{x, ids, {}});
   }
-  const DispatchPlan plan = plan_dispatch(routing.idx, E);
-  const at::Tensor x_grouped = gather_rows(x, plan).detach().requires_grad_(true);
+  const DispatchPlan plan = moe::plan_dispatch(routing.idx, E);
+  const at::Tensor x_grouped = moe::gather_rows(x, plan).detach().requires_grad_(true);
   const at::Tensor probe_grouped = torch::randn({plan.assignments(), d}, tensor_options);
   const double per_row = 4.0 * static_cast<double>(d) * static_cast<double>(H);  // 2 GEMMs
   const double active_flops = static_cast<double>(plan.assignments()) * per_row;
@@ -344,15 +247,15 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
   result.options = options;
   result.threads = at::get_num_threads();
   result.mean_active = routing.mean_active_experts();
-  result.torch_version = TORCH_VERSION;
+  result.torch_version = compat::torch_version();
   // Both expert GEMMs fit when both of the experts' weights do ([E, d, H], [E, H, d]).
   const bool both_paths =
-      grouped_mm_available(device, dtype) &&
-      grouped_mm_fits(x_grouped, torch::empty({E, d, H}, tensor_options)) &&
-      grouped_mm_fits(torch::empty({1, H}, tensor_options), torch::empty({E, H, d}, tensor_options));
+      moe::grouped_mm_available(device, dtype) &&
+      moe::grouped_mm_fits(x_grouped, torch::empty({E, d, H}, tensor_options)) &&
+      moe::grouped_mm_fits(torch::empty({1, H}, tensor_options), torch::empty({E, H, d}, tensor_options));
   {
     ExpertGemmGuard guard(choice);
-    result.moe_path = uses_grouped_mm(x_grouped, torch::empty({E, d, H}, tensor_options))
+    result.moe_path = moe::uses_grouped_mm(x_grouped, torch::empty({E, d, H}, tensor_options))
                           ? "grouped_mm"
                           : "slice_loop";
   }
@@ -373,7 +276,7 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
     cases.push_back({"naive",
                      [&] {
                        const gates::Routing r = layer->gate().forward(gates::GateInput{x, ids, {}});
-                       return naive_moe_forward(experts, x, r.weights);
+                       return moe::naive_moe_forward(experts, x, r.weights);
                      },
                      probe, static_cast<double>(T * E) * per_row});
   }
@@ -391,4 +294,4 @@ LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options) {
   return result;
 }
 
-}  // namespace moekit::moe
+}  // namespace moekit::bench

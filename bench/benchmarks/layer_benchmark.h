@@ -5,7 +5,7 @@
 #include <string>
 #include <vector>
 
-namespace moekit::moe {
+namespace moekit::bench {
 
 /// What `moekit bench moe-layer` measures: a MoE FFN layer (E experts d -> H -> d,
 /// gate G picking k) against a dense FFN of the same active FLOPs (hidden = k·H),
@@ -90,4 +90,4 @@ struct LayerBenchmarkResult {
 /// peak memory. Deterministic inputs from options.seed. Writes nothing.
 LayerBenchmarkResult run_layer_benchmark(const LayerBenchmarkOptions& options);
 
-}  // namespace moekit::moe
+}  // namespace moekit::bench

@@ -1,4 +1,4 @@
-#include "moekit/dist/parallel_benchmark.h"
+#include "benchmarks/parallel_benchmark.h"
 
 #include <torch/torch.h>
 
@@ -13,10 +13,10 @@
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/moe/moe_layer.h"
 
-namespace moekit::dist {
+namespace moekit::bench {
 namespace {
 
-moe::MoELayer make_layer(const moe::LayerBenchmarkOptions& o) {
+moe::MoELayer make_layer(const LayerBenchmarkOptions& o) {
   torch::manual_seed(o.seed());
   auto gate_options = gates::GateOptions(o.d(), o.experts()).k(o.k()).seed(o.seed());
   return moe::MoELayer(
@@ -43,8 +43,8 @@ std::string ParallelBenchmarkResult::json() const {
       tokens_per_s_single(), tokens_per_s_parallel(), ms_single / ms_parallel);
 }
 
-ParallelBenchmarkResult run_parallel_layer_benchmark(Group& group,
-                                                     const moe::LayerBenchmarkOptions& options,
+ParallelBenchmarkResult run_parallel_layer_benchmark(dist::Group& group,
+                                                     const LayerBenchmarkOptions& options,
                                                      int cores) {
   options.validate();
   MOEKIT_CHECK(options.device() == "cpu" && options.dtype() == "f32", "bench",
@@ -67,9 +67,9 @@ ParallelBenchmarkResult run_parallel_layer_benchmark(Group& group,
   // Expert-parallel: every rank at once, a step as slow as its slowest rank.
   {
     at::set_num_threads(result.threads_per_rank);
-    auto shared_group = std::shared_ptr<Group>(&group, [](Group*) {});
+    auto shared_group = std::shared_ptr<dist::Group>(&group, [](dist::Group*) {});
     auto layer = make_layer(options);
-    shard_moe_experts(shared_group, *layer);
+    dist::shard_moe_experts(shared_group, *layer);
     const at::Tensor x_local = x.narrow(0, r * rows, rows);
     double best = std::numeric_limits<double>::infinity();
     for (int64_t i = 0; i < options.warmup() + options.repeats(); ++i) {
@@ -99,4 +99,4 @@ ParallelBenchmarkResult run_parallel_layer_benchmark(Group& group,
   return result;
 }
 
-}  // namespace moekit::dist
+}  // namespace moekit::bench

@@ -3,9 +3,9 @@
 #include <string>
 
 #include "moekit/dist/process_group.h"
-#include "moekit/moe/layer_benchmark.h"
+#include "benchmarks/layer_benchmark.h"
 
-namespace moekit::dist {
+namespace moekit::bench {
 
 /// `moekit bench moe-layer --nproc N`: the MoE layer of `options` (gate, E, k, d,
 /// H) trained on one global batch of options.tokens() rows, timed in one run
@@ -27,8 +27,8 @@ struct ParallelBenchmarkResult {
 
 /// Collective: every rank of `group` calls it; every rank gets rank 0's result.
 /// `cores` = the cores shared by the ranks of this machine (0: hardware threads).
-ParallelBenchmarkResult run_parallel_layer_benchmark(Group& group,
-                                                     const moe::LayerBenchmarkOptions& options,
+ParallelBenchmarkResult run_parallel_layer_benchmark(dist::Group& group,
+                                                     const LayerBenchmarkOptions& options,
                                                      int cores = 0);
 
-}  // namespace moekit::dist
+}  // namespace moekit::bench
