@@ -3,7 +3,7 @@
 #include <torch/torch.h>
 
 #include "moekit/core/error.h"
-#include "moekit/train/metrics.h"
+#include "moekit/models/metrics.h"
 
 namespace moekit::models {
 namespace {
@@ -22,16 +22,16 @@ at::Tensor squared_error(const at::Tensor& output, const at::Tensor& target) {
 }
 
 double accuracy(const at::Tensor& output, const at::Tensor& target, const at::Tensor&) {
-  return train::accuracy(output, target);
+  return models::accuracy(output, target);
 }
 
 double auc(const at::Tensor& output, const at::Tensor& target, const at::Tensor&) {
-  return train::roc_auc(output, target);
+  return models::roc_auc(output, target);
 }
 
 double masked_mse(const at::Tensor& output, const at::Tensor& target, const at::Tensor& mask) {
   const at::Tensor keep = mask.defined() ? mask.gt(0) : at::ones_like(output, at::kBool);
-  return train::mean_squared_error(output.masked_select(keep),
+  return models::mean_squared_error(output.masked_select(keep),
                                    target.to(output.scalar_type()).masked_select(keep));
 }
 

@@ -17,7 +17,6 @@
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/dist/full_state.h"
 #include "moekit/models/task_kind.h"
-#include "moekit/train/metrics.h"
 #include "moekit/train/stop_signal.h"
 #include "moekit/train/synchronized_step.h"
 

@@ -1,7 +1,7 @@
 #pragma once
 #include <ATen/ATen.h>
 
-namespace moekit::train {
+namespace moekit::models {
 
 /// Fraction of rows whose argmax over logits [N, C] equals labels [N].
 double accuracy(const at::Tensor& logits, const at::Tensor& labels);
@@ -14,4 +14,4 @@ double roc_auc(const at::Tensor& scores, const at::Tensor& labels);
 /// Mean squared error of predictions against targets of the same shape.
 double mean_squared_error(const at::Tensor& predictions, const at::Tensor& targets);
 
-}  // namespace moekit::train
+}  // namespace moekit::models

@@ -1,4 +1,4 @@
-#include "moekit/train/metrics.h"
+#include "moekit/models/metrics.h"
 
 #include <algorithm>
 #include <numeric>
@@ -6,7 +6,7 @@
 
 #include "moekit/core/error.h"
 
-namespace moekit::train {
+namespace moekit::models {
 
 double accuracy(const at::Tensor& logits, const at::Tensor& labels) {
   MOEKIT_CHECK(logits.dim() == 2 && labels.dim() == 1 && logits.size(0) == labels.size(0),
@@ -58,4 +58,4 @@ double mean_squared_error(const at::Tensor& predictions, const at::Tensor& targe
   return (predictions.to(at::kDouble) - targets.to(at::kDouble)).pow(2).mean().item<double>();
 }
 
-}  // namespace moekit::train
+}  // namespace moekit::models
