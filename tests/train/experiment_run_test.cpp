@@ -36,9 +36,10 @@ train: {lr: 0.01, batch_size: 64, epochs: 3, patience: 3}
                        "tiny.yaml");
 }
 
-// A translation config on the tests' tiny corpus: a few steps of a tiny model.
-std::string tiny_translation_text() {
-  return "data:\n  name: parallel\n  dir: " + corpus_dir().string() +
+// A translation config on the tests' tiny corpus (or on `dir`, for tests that only
+// resolve it and never read the data): a few steps of a tiny model.
+std::string tiny_translation_text(const fs::path& dir = corpus_dir()) {
+  return "data:\n  name: parallel\n  dir: " + dir.string() +
          "\n  max_len: 32\nmodel: {d_model: 32, ffn_hidden: 64, heads: 2, encoder_layers: 1,"
          " decoder_layers: 2, dropout: 0.1, n_experts: 2}\ngate: {name: random}\n"
          "train: {lr: 0.003, warmup_steps: 4, max_tokens: 256, max_steps: 8, eval_every: 4,"
@@ -75,14 +76,15 @@ TEST(TrainExperimentRun, ResolveChecksEveryKeyWithoutLoadingData) {
   EXPECT_NE(text.find("permutation_init: 0.05"), std::string::npos) << text;
 
   // Errors name file, section and key, for both families.
-  Config bad_lr = Config::parse(tiny_translation_text(), "mt.yaml");
+  // Resolving reads no data, so these need no tokenizer (the sanitizer build has none).
+  Config bad_lr = Config::parse(tiny_translation_text("/nonexistent/corpus"), "mt.yaml");
   bad_lr.set("train.lr=0");
   moekit::testing::expect_error([&] { resolve_experiment(bad_lr); }, {"mt.yaml: train.lr", "> 0"});
   Config bad_dropout = tiny_mixture();
   bad_dropout.set("model.expert=rnn");
   moekit::testing::expect_error([&] { resolve_experiment(bad_dropout); },
                                 {"tiny.yaml: model.expert", "rnn"});
-  Config typo = Config::parse(tiny_translation_text(), "mt.yaml");
+  Config typo = Config::parse(tiny_translation_text("/nonexistent/corpus"), "mt.yaml");
   typo.set("model.d_modle=64");
   moekit::testing::expect_error([&] { resolve_experiment(typo); }, {"mt.yaml: model.d_modle", "unknown"});
 }
