@@ -11,11 +11,6 @@
 namespace moekit::cli {
 namespace {
 
-const char* const kSearchOptions[] = {
-    "local_search",         "search_steps",     "search_epochs",     "tau_start",
-    "tau_end",              "sinkhorn_iters_start", "sinkhorn_iters_end", "permutation_entropy_weight",
-    "permutation_init",     "permutation_noise", "permutation_per_task"};
-
 void print_gates() {
   const gates::GateOptions defaults(0, 0);
   std::map<std::string, std::string> value;
@@ -29,7 +24,7 @@ void print_gates() {
     }
   }
   std::cout << "\nPermutation local search (wraps any gate; steps are optimiser steps):\n";
-  for (const char* opt : kSearchOptions) {
+  for (const auto& opt : gates::local_search_options()) {
     std::cout << fmt::format("  {} = {}\n", opt, value[opt]);
   }
   std::cout << "\nA config's `gate:` section may hold a section per gate name with options for\n"

@@ -8,7 +8,7 @@
 
 namespace moekit::gates {
 
-#define MOEKIT_GATE(NAME, FACTORY, SUMMARY, OPTIONS) \
+#define MOEKIT_GATE(NAME, FACTORY, SUMMARY, OPTIONS, ROUTES) \
   std::shared_ptr<Gate> FACTORY(const GateOptions& options);
 #include "gates/gate_list.def"
 #undef MOEKIT_GATE
@@ -39,8 +39,8 @@ struct Entry {
 
 const std::vector<Entry>& entries() {
   static const std::vector<Entry> table = {
-#define MOEKIT_GATE(NAME, FACTORY, SUMMARY, OPTIONS) \
-  Entry{GateInfo{#NAME, SUMMARY, split_names(OPTIONS)}, &FACTORY},
+#define MOEKIT_GATE(NAME, FACTORY, SUMMARY, OPTIONS, ROUTES) \
+  Entry{GateInfo{#NAME, SUMMARY, split_names(OPTIONS), ROUTES}, &FACTORY},
 #include "gates/gate_list.def"
 #undef MOEKIT_GATE
   };
@@ -61,6 +61,24 @@ const std::vector<GateInfo>& registered_gates() {
     return out;
   }();
   return infos;
+}
+
+const std::vector<std::string>& local_search_options() {
+  static const std::vector<std::string> names = {
+      "local_search",     "search_steps",         "search_epochs",
+      "tau_start",        "tau_end",              "sinkhorn_iters_start",
+      "sinkhorn_iters_end", "permutation_entropy_weight", "permutation_init",
+      "permutation_noise", "permutation_per_task"};
+  return names;
+}
+
+int64_t routed_experts(const std::string& gate, int64_t k) {
+  for (const auto& e : entries()) {
+    if (e.info.name != gate) continue;
+    if (e.info.routes == "dense") return 0;
+    return e.info.routes == "k" ? k : 1;
+  }
+  throw Error("gate", fmt::format("unknown gate '{}'", gate));
 }
 
 std::shared_ptr<Gate> make_gate(const std::string& name, const GateOptions& options) {

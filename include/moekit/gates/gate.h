@@ -56,7 +56,18 @@ struct GateInfo {
   std::string name;
   std::string summary;
   std::vector<std::string> options;
+  /// Experts each input goes to once the gate is trained: "dense" (all),
+  /// "1" or "k" (gate.k).
+  std::string routes;
 };
+
+/// Experts `gate` sends each input to once trained (0 for a dense gate): what a
+/// sparse gate's mean active experts at test should be.
+int64_t routed_experts(const std::string& gate, int64_t k);
+
+/// The options of the local-search wrapper, which any gate reads when
+/// local_search is on.
+const std::vector<std::string>& local_search_options();
 
 /// The registered gates, in registry order.
 const std::vector<GateInfo>& registered_gates();
