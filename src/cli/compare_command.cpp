@@ -1,5 +1,7 @@
 // `moekit compare CONFIG.yaml --gates a,b --seeds N [--local-search|--both]
-// [--set key=value ...] [--out DIR]`: gates x seeds, mean ± std of test metrics.
+// [--from-tune DIR] [--pairs A:B,...] [--set key=value ...] [--out DIR]
+// [--continue-from runs.jsonl]`: gates x seeds, mean ± std of test metrics and
+// paired differences.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -20,9 +22,26 @@ struct CompareArgs {
   int64_t seeds = 5;
   bool local_search = false;
   bool both = false;
+  bool gates_given = false;
+  std::string from_tune;
+  std::vector<std::string> pairs;
   std::vector<std::string> sets;
   std::string out;
+  std::string continue_from;
 };
+
+// "A:B" -> {A, B}; arms are group labels such as "comet + LS".
+std::vector<std::vector<std::string>> parse_pairs(const std::vector<std::string>& specs) {
+  if (specs.empty()) return train::default_pairs();
+  std::vector<std::vector<std::string>> pairs;
+  for (const auto& spec : specs) {
+    const auto colon = spec.find(':');
+    MOEKIT_CHECK(colon != std::string::npos && colon > 0 && colon + 1 < spec.size(), "--pairs",
+                 "expected ARM:ARM such as 'comet + LS:dselectk', got '{}'", spec);
+    pairs.push_back({spec.substr(0, colon), spec.substr(colon + 1)});
+  }
+  return pairs;
+}
 
 void run_compare_command(const CompareArgs& args) {
   MOEKIT_CHECK(!(args.local_search && args.both), "--local-search/--both", "give at most one");
@@ -31,8 +50,13 @@ void run_compare_command(const CompareArgs& args) {
   const std::string out =
       args.out.empty() ? (fs::path("runs") / ("compare-" + fs::path(args.config).stem().string())).string()
                        : args.out;
+  // With --from-tune the tune record gives the arms; --gates then filters them.
+  const bool filter = args.from_tune.empty() || args.gates_given;
   const auto options = train::CompareOptions()
-                           .gates(args.gates)
+                           .gates(filter ? args.gates : std::vector<std::string>{})
+                           .from_tune(args.from_tune)
+                           .pairs(parse_pairs(args.pairs))
+                           .continue_from(args.continue_from)
                            .seeds(args.seeds)
                            .local_search(args.both ? std::vector<bool>{false, true}
                                                    : std::vector<bool>{args.local_search})
@@ -45,7 +69,7 @@ void run_compare_command(const CompareArgs& args) {
     if (!result.plot_written) {
       std::cerr << "warning: gnuplot is missing or failed; no compare.svg written" << std::endl;
     }
-    std::cerr << fmt::format("wrote {0}/compare.md, compare.csv, compare_summary.csv{1}", out,
+    std::cerr << fmt::format("wrote {0}/compare.md, compare.csv, compare_summary.csv, runs.jsonl{1}", out,
                              result.plot_written ? ", compare.svg" : "")
               << std::endl;
   }
@@ -62,7 +86,24 @@ void add_compare_command(CLI::App& app) {
   auto args = std::make_shared<CompareArgs>();
   auto* cmd = app.add_subcommand("compare", "Train and test gates x seeds; mean ± std table");
   cmd->add_option("config", args->config, "experiment config (YAML)")->required()->check(CLI::ExistingFile);
-  cmd->add_option("--gates", args->gates, "comma-separated gate names")->delimiter(',')->capture_default_str();
+  cmd->add_option_function<std::vector<std::string>>(
+         "--gates",
+         [args](const std::vector<std::string>& gates) {
+           args->gates = gates;
+           args->gates_given = true;
+         },
+         "comma-separated gate names (default softmax,topk,hash,dselectk,comet; with "
+         "--from-tune: every tuned gate)")
+      ->delimiter(',');
+  cmd->add_option("--from-tune", args->from_tune,
+                  "a tune output folder: rerun each arm's best trial (by validation loss)");
+  cmd->add_option("--pairs", args->pairs,
+                  "arms compared seed by seed, A:B,... (default: comet + LS:dselectk, "
+                  "dselectk:topk, dselectk:hash, comet:topk)")
+      ->delimiter(',');
+  cmd->add_option("--continue-from", args->continue_from,
+                  "a runs.jsonl whose runs are taken as done (e.g. a committed copy)")
+      ->check(CLI::ExistingFile);
   cmd->add_option("--seeds", args->seeds, "seeds per gate (0..N-1)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--local-search", args->local_search, "run every gate with the local-search wrapper");
   cmd->add_flag("--both", args->both, "run every gate without and with local search");

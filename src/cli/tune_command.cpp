@@ -1,5 +1,6 @@
 // `moekit tune CONFIG.yaml --trials N [--gates a,b] [--local-search|--both]
-// [--seed S] [--set key=value ...] [--out DIR]`: random search over `search:`.
+// [--seed S] [--set key=value ...] [--out DIR] [--continue-from trials.jsonl]`:
+// random search over `search:`, paired across arms, resumable.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -24,6 +25,7 @@ struct TuneArgs {
   double top_fraction = 0.05;
   std::vector<std::string> sets;
   std::string out;
+  std::string continue_from;
 };
 
 void run_tune_command(const TuneArgs& args) {
@@ -40,7 +42,8 @@ void run_tune_command(const TuneArgs& args) {
                            .top_fraction(args.top_fraction)
                            .local_search(args.both ? std::vector<bool>{false, true}
                                                    : std::vector<bool>{args.local_search})
-                           .out_dir(out);
+                           .out_dir(out)
+                           .continue_from(args.continue_from);
   const auto result = train::run_tune(config, options, [](const std::string& line) {
     std::cerr << line << std::endl;
   });
@@ -48,7 +51,7 @@ void run_tune_command(const TuneArgs& args) {
   if (!result.plot_written) {
     std::cerr << "warning: gnuplot is missing or failed; no expected_best.svg written" << std::endl;
   }
-  std::cerr << fmt::format("wrote {}/tune_trials.csv, tune_summary.md, expected_best.csv{}", out,
+  std::cerr << fmt::format("wrote {}/tune_trials.csv, trials.jsonl, tune_summary.md, expected_best.csv{}", out,
                            result.plot_written ? ", expected_best.svg" : "")
             << std::endl;
 }
@@ -70,7 +73,11 @@ void add_tune_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1e-9, 1.0));
   cmd->add_option("--set", args->sets, "override a config key: section.key=value (repeatable)");
-  cmd->add_option("--out", args->out, "output directory (default runs/tune-<config name>)");
+  cmd->add_option("--out", args->out,
+                  "output directory (default runs/tune-<config name>); rerunning continues it");
+  cmd->add_option("--continue-from", args->continue_from,
+                  "a trials.jsonl whose trials are taken as done (e.g. a committed copy)")
+      ->check(CLI::ExistingFile);
   cmd->callback([args] { run_tune_command(*args); });
 }
 

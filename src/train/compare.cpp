@@ -15,6 +15,8 @@
 #include "moekit/core/lines.h"
 #include "moekit/train/experiment_run.h"
 #include "moekit/train/gnuplot.h"
+#include "moekit/train/paired_stats.h"
+#include "moekit/train/study_log.h"
 
 namespace moekit::train {
 namespace fs = std::filesystem;
@@ -47,16 +49,29 @@ std::string group_label(const std::string& gate, bool local_search) {
 }
 
 void CompareOptions::validate() const {
-  MOEKIT_CHECK(!gates().empty(), "gates", "must name at least one gate");
+  MOEKIT_CHECK(!gates().empty() || !from_tune().empty(), "gates", "must name at least one gate");
   MOEKIT_CHECK(seeds() >= 1, "seeds", "must be >= 1, got {}", seeds());
   MOEKIT_CHECK(!local_search().empty(), "local_search", "must hold at least one setting");
 }
 
-RunRecord run_once(const Config& base, const std::vector<std::string>& overrides,
-                   const std::string& run_dir) {
+std::vector<std::vector<std::string>> default_pairs() {
+  return {{"comet + LS", "dselectk"}, {"dselectk", "topk"}, {"dselectk", "hash"}, {"comet", "topk"}};
+}
+
+std::string run_request(const Config& base, const std::vector<std::string>& overrides) {
   // Sections share their document, so each run re-parses its own copy.
   Config config = Config::parse(base.dump(), base.where());
   for (const auto& o : overrides) config.set(o);
+  return config.dump();
+}
+
+RunRecord run_once(const Config& base, const std::vector<std::string>& overrides,
+                   const std::string& run_dir, const StudyLog* log) {
+  Config config = Config::parse(base.dump(), base.where());
+  for (const auto& o : overrides) config.set(o);
+  if (log) {
+    if (const RunRecord* done = log->find(config.dump())) return *done;
+  }
   RunOptions options;
   if (!run_dir.empty()) {
     const fs::path dir(run_dir), request = dir / "request.yaml";
@@ -84,47 +99,65 @@ std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
 
 namespace {
 
+// A column of the summaries: its name and how a run gives its value.
+struct Column {
+  std::string name;  // "valid loss", "test <metric>"..., "active experts", "train s"
+  std::function<double(const RunRecord&)> value;
+};
+
+std::vector<Column> summary_columns(const RunRecord& first) {
+  std::vector<Column> columns{{"valid loss", [](const RunRecord& r) { return r.valid_loss; }},
+                              {"test loss", [](const RunRecord& r) { return r.test.loss; }}};
+  for (const auto& [name, value] : first.test.values) {
+    columns.push_back({"test " + name, [m = name](const RunRecord& r) { return r.test.get(m); }});
+  }
+  columns.push_back({"active experts", [](const RunRecord& r) { return r.test.active_experts; }});
+  columns.push_back({"train s", [](const RunRecord& r) { return r.train_seconds; }});
+  return columns;
+}
+
+// Runs by (gate, local search) group, groups in first-seen order.
+std::vector<std::pair<std::string, std::vector<const RunRecord*>>> by_group(
+    const std::vector<RunRecord>& runs) {
+  std::vector<std::pair<std::string, std::vector<const RunRecord*>>> groups;
+  for (const auto& r : runs) {
+    auto it = std::find_if(groups.begin(), groups.end(),
+                           [&](const auto& g) { return g.first == group_name(r); });
+    if (it == groups.end()) it = groups.insert(groups.end(), {group_name(r), {}});
+    it->second.push_back(&r);
+  }
+  return groups;
+}
+
 // Mean ± std per (gate, local search) group of every summary column.
 struct GroupStats {
-  std::vector<std::string> columns;  // "valid loss", "test <metric>"..., "active experts", "train s"
+  std::vector<std::string> columns;
   struct Row {
     std::string group;
     size_t runs = 0;
     std::vector<std::pair<double, double>> mean_std;  // one per column
+    bool sparse_at_test = true;  // a sparse gate's active experts within routed + 0.05
   };
-  std::vector<Row> rows;  // groups in first-seen order
+  std::vector<Row> rows;
 };
 
 GroupStats group_stats(const std::vector<RunRecord>& runs) {
   MOEKIT_CHECK(!runs.empty(), "summary_table", "no runs to summarise");
-  std::vector<std::string> metrics{"loss"};
-  for (const auto& [name, value] : runs.front().test.values) metrics.push_back(name);
-  std::vector<std::function<double(const RunRecord&)>> fields{
-      [](const RunRecord& r) { return r.valid_loss; }};
+  const std::vector<Column> columns = summary_columns(runs.front());
   GroupStats stats;
-  stats.columns.push_back("valid loss");
-  for (const auto& m : metrics) {
-    stats.columns.push_back("test " + m);
-    fields.push_back([m](const RunRecord& r) { return m == "loss" ? r.test.loss : r.test.get(m); });
-  }
-  stats.columns.push_back("active experts");
-  fields.push_back([](const RunRecord& r) { return r.test.active_experts; });
-  stats.columns.push_back("train s");
-  fields.push_back([](const RunRecord& r) { return r.train_seconds; });
-
-  std::vector<std::string> order;
-  std::map<std::string, std::vector<const RunRecord*>> groups;
-  for (const auto& r : runs) {
-    if (!groups.count(group_name(r))) order.push_back(group_name(r));
-    groups[group_name(r)].push_back(&r);
-  }
-  for (const auto& g : order) {
-    GroupStats::Row row{g, groups[g].size(), {}};
-    for (const auto& field : fields) {
+  for (const auto& c : columns) stats.columns.push_back(c.name);
+  for (const auto& [group, members] : by_group(runs)) {
+    GroupStats::Row row{group, members.size(), {}};
+    for (const auto& column : columns) {
       std::vector<double> v;
-      for (const RunRecord* r : groups[g]) v.push_back(field(*r));
+      for (const RunRecord* r : members) v.push_back(column.value(*r));
       row.mean_std.push_back(mean_std(v));
     }
+    double active = 0;
+    for (const RunRecord* r : members) active += r->test.active_experts;
+    active /= static_cast<double>(members.size());
+    const int64_t routed = members.front()->routed_experts;
+    row.sparse_at_test = routed == 0 || std::isnan(active) || active <= routed + 0.05;
     stats.rows.push_back(std::move(row));
   }
   return stats;
@@ -162,7 +195,7 @@ bool plot_summary(const fs::path& dir, const GroupStats& stats) {
 
 }  // namespace
 
-std::string summary_table(const std::vector<RunRecord>& runs) {
+std::string summary_table(const std::vector<RunRecord>& runs, Spread spread) {
   const GroupStats stats = group_stats(runs);
   std::string out = "| gate | runs |";
   std::string rule = "|---|---|";
@@ -171,12 +204,81 @@ std::string summary_table(const std::vector<RunRecord>& runs) {
     rule += "---|";
   }
   out += "\n" + rule + "\n";
+  bool marked = false;
   for (const auto& row : stats.rows) {
-    out += fmt::format("| {} | {} |", row.group, row.runs);
-    for (const auto& [mean, sd] : row.mean_std) out += fmt::format(" {:.4f} ± {:.4f} |", mean, sd);
+    out += fmt::format("| {}{} | {} |", row.group, row.sparse_at_test ? "" : " (not sparse at test)",
+                       row.runs);
+    marked = marked || !row.sparse_at_test;
+    const double scale = spread == Spread::kStandardError
+                             ? 1 / std::sqrt(static_cast<double>(row.runs))
+                             : 1.0;
+    for (const auto& [mean, sd] : row.mean_std) {
+      out += fmt::format(" {:.4f} ± {:.4f} |", mean, sd * scale);
+    }
     out += "\n";
   }
+  if (marked) {
+    out += "\nNot sparse at test: mean active experts above the gate's k (1 for switch, hash,"
+           " random) + 0.05; the gate did not saturate.\n";
+  }
   return out;
+}
+
+std::string paired_table(const std::vector<RunRecord>& runs,
+                         const std::vector<std::vector<std::string>>& pairs) {
+  if (runs.empty()) return "";
+  const auto groups = by_group(runs);
+  const auto members = [&](const std::string& name) -> const std::vector<const RunRecord*>* {
+    for (const auto& [group, m] : groups) {
+      if (group == name) return &m;
+    }
+    return nullptr;
+  };
+  std::string out;
+  for (const auto& pair : pairs) {
+    MOEKIT_CHECK(pair.size() == 2, "pairs", "each pair names two arms, got {}", pair.size());
+    const auto* a = members(pair[0]);
+    const auto* b = members(pair[1]);
+    if (!a || !b) continue;
+    for (const auto& column : summary_columns(runs.front())) {
+      if (column.name == "train s") continue;
+      std::vector<double> va, vb;
+      for (const RunRecord* ra : *a) {
+        for (const RunRecord* rb : *b) {
+          if (ra->seed != rb->seed) continue;
+          va.push_back(column.value(*ra));
+          vb.push_back(column.value(*rb));
+        }
+      }
+      if (va.empty()) continue;
+      const PairedDifference d = paired_difference(va, vb);
+      out += fmt::format("| {} − {} | {} | {} | {:+.4f} | [{:+.4f}, {:+.4f}] |\n", pair[0], pair[1],
+                         column.name, d.n, d.mean, d.low, d.high);
+    }
+  }
+  if (out.empty()) return "";
+  return "| pair | metric | seeds | mean difference | 95% t-interval |\n|---|---|---|---|---|\n" + out;
+}
+
+std::vector<RunRecord> best_trials(const std::string& tune_record) {
+  const fs::path path = fs::is_directory(tune_record) ? fs::path(tune_record) / "trials.jsonl"
+                                                      : fs::path(tune_record);
+  MOEKIT_CHECK(fs::exists(path), path.string(), "no tune record here (trials.jsonl of moekit tune)");
+  StudyLog log;
+  log.load(path.string());
+  std::vector<RunRecord> trials;
+  for (const auto& e : log.entries()) trials.push_back(e.record);
+  MOEKIT_CHECK(!trials.empty(), path.string(), "holds no finished trials");
+  std::vector<RunRecord> best;
+  for (const auto& [group, members] : by_group(trials)) {
+    const RunRecord* top = nullptr;
+    for (const RunRecord* r : members) {
+      if (!std::isnan(r->valid_loss) && (!top || r->valid_loss < top->valid_loss)) top = r;
+    }
+    MOEKIT_CHECK(top, path.string(), "arm '{}' has no trial with a finite validation loss", group);
+    best.push_back(*top);
+  }
+  return best;
 }
 
 std::string summary_csv(const std::vector<RunRecord>& runs) {
@@ -209,49 +311,90 @@ std::string runs_csv(const std::vector<RunRecord>& runs) {
   return out;
 }
 
+namespace {
+
+// One arm of a comparison: a gate, with or without local search, and the
+// tuned values it runs with (from_tune).
+struct Arm {
+  std::string gate;
+  bool local_search = false;
+  std::vector<std::pair<std::string, std::string>> params;
+};
+
+std::vector<Arm> compare_arms(const CompareOptions& options) {
+  std::vector<Arm> arms;
+  if (options.from_tune().empty()) {
+    for (const auto& gate : options.gates()) {
+      for (const bool ls : options.local_search()) arms.push_back({gate, ls, {}});
+    }
+    return arms;
+  }
+  const auto& keep = options.gates();
+  for (const RunRecord& best : best_trials(options.from_tune())) {
+    if (keep.empty() || std::find(keep.begin(), keep.end(), best.gate) != keep.end()) {
+      arms.push_back({best.gate, best.local_search, best.params});
+    }
+  }
+  MOEKIT_CHECK(!arms.empty(), options.from_tune(), "holds none of the gates asked for");
+  return arms;
+}
+
+}  // namespace
+
 CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress) {
   options.validate();
+  const fs::path out(options.out_dir());
+  StudyLog log;
+  log.load(options.continue_from());
+  if (!options.out_dir().empty()) log.load((out / "runs.jsonl").string());
   CompareResult result;
   // Tables are rewritten after every run, so a long study that is stopped
   // part-way still leaves the finished runs' table behind.
   const auto write_tables = [&] {
     result.table = summary_table(result.runs);
+    const std::string pairs = paired_table(result.runs, options.pairs());
+    if (!pairs.empty()) result.table += "\n## Paired differences (same seed)\n\n" + pairs;
     if (options.out_dir().empty()) return;
-    fs::create_directories(options.out_dir());
-    write_text_atomically((fs::path(options.out_dir()) / "compare.md").string(), result.table);
-    write_text_atomically((fs::path(options.out_dir()) / "compare.csv").string(), runs_csv(result.runs));
-    write_text_atomically((fs::path(options.out_dir()) / "compare_summary.csv").string(),
-                          summary_csv(result.runs));
+    fs::create_directories(out);
+    write_text_atomically((out / "compare.md").string(), result.table);
+    write_text_atomically((out / "compare.csv").string(), runs_csv(result.runs));
+    write_text_atomically((out / "compare_summary.csv").string(), summary_csv(result.runs));
+    log.write((out / "runs.jsonl").string());
   };
-  for (const auto& gate : options.gates()) {
-    for (const bool ls : options.local_search()) {
-      const std::string group = group_label(gate, ls);
-      for (int64_t seed = 0; seed < options.seeds(); ++seed) {
-        try {
-          result.runs.push_back(run_once(
-              config,
-              {"gate.name=" + gate, fmt::format("gate.local_search={}", ls),
-               fmt::format("train.seed={}", seed)},
-              study_run_dir(options.out_dir(), "runs", gate, ls, fmt::format("seed{}", seed))));
-        } catch (const Error& e) {
-          // One gate that cannot run here (e.g. hash without ids) should not cost
-          // the others' results: skip its remaining seeds, report it at the end.
-          result.failures.push_back(fmt::format("{} seed {}: {}", group, seed, e.what()));
-          if (progress) progress("failed: " + result.failures.back());
-          break;
-        }
-        write_tables();
-        const RunRecord& r = result.runs.back();
-        if (progress) {
-          progress(fmt::format("{} seed {}: valid loss {:.4f}, test loss {:.4f}, {} epochs, {:.1f} s",
-                               group, seed, r.valid_loss, r.test.loss, r.epochs, r.train_seconds));
-        }
+  for (const Arm& arm : compare_arms(options)) {
+    const std::string group = group_label(arm.gate, arm.local_search);
+    for (int64_t seed = 0; seed < options.seeds(); ++seed) {
+      std::vector<std::string> overrides{"gate.name=" + arm.gate,
+                                         fmt::format("gate.local_search={}", arm.local_search),
+                                         fmt::format("train.seed={}", seed)};
+      for (const auto& [key, value] : arm.params) overrides.push_back(key + "=" + value);
+      try {
+        result.runs.push_back(run_once(
+            config, overrides,
+            study_run_dir(options.out_dir(), "runs", arm.gate, arm.local_search,
+                          fmt::format("seed{}", seed)),
+            &log));
+      } catch (const Error& e) {
+        // One gate that cannot run here (e.g. hash without ids) should not cost
+        // the others' results: skip its remaining seeds, report it at the end.
+        result.failures.push_back(fmt::format("{} seed {}: {}", group, seed, e.what()));
+        if (progress) progress("failed: " + result.failures.back());
+        break;
+      }
+      RunRecord& r = result.runs.back();
+      r.params = arm.params;
+      const std::string request = run_request(config, overrides);
+      if (!log.find(request)) log.add(r, request);
+      write_tables();
+      if (progress) {
+        progress(fmt::format("{} seed {}: valid loss {:.4f}, test loss {:.4f}, {} epochs, {:.1f} s",
+                             group, seed, r.valid_loss, r.test.loss, r.epochs, r.train_seconds));
       }
     }
   }
   if (!options.out_dir().empty() && !result.runs.empty()) {
-    result.plot_written = plot_summary(options.out_dir(), group_stats(result.runs));
+    result.plot_written = plot_summary(out, group_stats(result.runs));
   }
   return result;
 }

@@ -15,6 +15,7 @@
 #include "moekit/core/error.h"
 #include "moekit/data/parallel_corpus.h"
 #include "moekit/dist/expert_parallel.h"
+#include "moekit/gates/gate.h"
 #include "moekit/train/experiment.h"
 #include "moekit/train/translation_experiment.h"
 
@@ -61,7 +62,24 @@ Json identify(const RunRecord& r, const std::string& family) {
   j["gate"] = r.gate;
   j["local_search"] = r.local_search;
   j["seed"] = r.seed;
+  j["routed_experts"] = r.routed_experts;
   return j;
+}
+
+RunRecord record_from(const Json& j) {
+  RunRecord r;
+  r.gate = j.at("gate").get<std::string>();
+  r.local_search = j.at("local_search").get<bool>();
+  r.seed = j.at("seed").get<int64_t>();
+  r.routed_experts = j.value("routed_experts", int64_t{0});
+  if (j.contains("params")) {
+    for (const auto& [key, value] : j.at("params").items()) r.params.emplace_back(key, value.get<std::string>());
+  }
+  r.valid_loss = number(j.at("valid").at("loss"));
+  r.test = metrics_from_json(j.at("test"));
+  r.epochs = j.contains("epochs") ? j.at("epochs").get<int64_t>() : j.at("steps").get<int64_t>();
+  r.train_seconds = number(j.at("train_seconds"));
+  return r;
 }
 
 // Writes results.json on the writer and hands its text back.
@@ -106,6 +124,7 @@ RunRecord run_multi_task(const Config& config, const RunOptions& options,
   r.seed = ex.trainer_options.seed();
   r.valid_loss = fit.best_valid.loss;
   r.epochs = fit.epochs_run;
+  r.routed_experts = gates::routed_experts(r.gate, ex.model_options.gate_options().k());
 
   Json results = identify(r, "multi_task");
   results["epochs"] = fit.epochs_run;
@@ -153,6 +172,7 @@ RunRecord run_translation(const Config& config, const RunOptions& options,
   r.seed = ex.trainer.seed();
   r.valid_loss = fit.best_loss;
   r.epochs = fit.steps;
+  r.routed_experts = gates::routed_experts(r.gate, model_options.gate_options().k());
   r.test.loss = kNaN;
   r.test.active_experts = kNaN;
   if (has_test) {
@@ -219,20 +239,32 @@ RunRecord run_experiment(const Config& config, const RunOptions& options, std::s
 RunRecord read_run_record(const std::string& path) {
   std::ifstream in(path);
   MOEKIT_CHECK(in.good(), path, "cannot open results file");
-  Json j;
   try {
-    j = Json::parse(in);
-    RunRecord r;
-    r.gate = j.at("gate").get<std::string>();
-    r.local_search = j.at("local_search").get<bool>();
-    r.seed = j.at("seed").get<int64_t>();
-    r.valid_loss = number(j.at("valid").at("loss"));
-    r.test = metrics_from_json(j.at("test"));
-    r.epochs = j.contains("epochs") ? j.at("epochs").get<int64_t>() : j.at("steps").get<int64_t>();
-    r.train_seconds = number(j.at("train_seconds"));
-    return r;
+    return record_from(Json::parse(in));
   } catch (const nlohmann::json::exception& e) {
     throw Error(path, fmt::format("not a results.json of a finished run: {}", e.what()));
+  }
+}
+
+std::string run_record_to_json(const RunRecord& r, const std::string& extra) {
+  Json j = identify(r, "");
+  j.erase("family");
+  Json params = Json::object();
+  for (const auto& [key, value] : r.params) params[key] = value;
+  j["params"] = params;
+  j["valid"] = Json{{"loss", r.valid_loss}};
+  j["test"] = to_json(r.test);
+  j["epochs"] = r.epochs;
+  j["train_seconds"] = r.train_seconds;
+  if (!extra.empty()) j.update(Json::parse(extra));
+  return j.dump();
+}
+
+RunRecord run_record_from_json(const std::string& text, const std::string& where) {
+  try {
+    return record_from(Json::parse(text));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(where, fmt::format("not a run record: {}", e.what()));
   }
 }
 

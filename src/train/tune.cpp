@@ -12,6 +12,8 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
 #include "moekit/core/parse.h"
+#include "moekit/gates/gate.h"
+#include "moekit/train/study_log.h"
 #include "moekit/train/gnuplot.h"
 
 namespace moekit::train {
@@ -99,6 +101,33 @@ std::string SearchDim::sample(std::mt19937_64& rng) const {
     default:
       return fmt::format("{:.6g}", std::uniform_real_distribution<double>(low, high)(rng));
   }
+}
+
+std::string SearchDim::draw(uint64_t seed, int64_t trial) const {
+  uint64_t key_hash = 1469598103934665603ull;  // FNV-1a: stable across runs and builds
+  for (unsigned char c : key) key_hash = (key_hash ^ c) * 1099511628211ull;
+  std::seed_seq seq{static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32),
+                    static_cast<uint32_t>(trial), static_cast<uint32_t>(key_hash),
+                    static_cast<uint32_t>(key_hash >> 32)};
+  std::mt19937_64 rng(seq);
+  return sample(rng);
+}
+
+bool SearchDim::applies_to(const std::string& gate, bool local_search) const {
+  const auto dot = key.find('.');
+  if (key.substr(0, dot) != "gate") return true;
+  const std::string rest = key.substr(dot + 1);
+  const auto inner = rest.find('.');
+  if (inner != std::string::npos) return rest.substr(0, inner) == gate;  // gate.<name>.<option>
+  const auto& ls = gates::local_search_options();
+  if (std::find(ls.begin(), ls.end(), rest) != ls.end()) return local_search;
+  bool some_gate_reads = false;
+  for (const auto& info : gates::registered_gates()) {
+    const bool reads = std::find(info.options.begin(), info.options.end(), rest) != info.options.end();
+    if (reads && info.name == gate) return true;
+    some_gate_reads = some_gate_reads || reads;
+  }
+  return !some_gate_reads;  // not a gate-specific option: every arm reads it
 }
 
 std::vector<SearchDim> parse_search_space(const Config& config) {
@@ -189,7 +218,10 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
                     const std::function<void(const std::string&)>& progress) {
   options.validate();
   const std::vector<SearchDim> space = parse_search_space(config);
-  std::mt19937_64 rng(options.seed());
+  const fs::path out(options.out_dir());
+  StudyLog log;
+  log.load(options.continue_from());
+  if (!options.out_dir().empty()) log.load((out / "trials.jsonl").string());
   TuneResult result;
   std::vector<std::pair<std::string, std::vector<size_t>>> groups;
   for (const auto& gate : options.gates()) {
@@ -201,19 +233,25 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
                                            fmt::format("train.seed={}", t)};
         std::vector<std::pair<std::string, std::string>> params;
         for (const auto& dim : space) {
-          params.push_back({dim.key, dim.sample(rng)});
+          if (!dim.applies_to(gate, ls)) continue;
+          params.push_back({dim.key, dim.draw(options.seed(), t)});
           overrides.push_back(dim.key + "=" + params.back().second);
         }
+        const std::string request = run_request(config, overrides);
         try {
           result.trials.push_back(run_once(
               config, overrides,
-              study_run_dir(options.out_dir(), "trials", gate, ls, fmt::format("trial{}", t))));
+              study_run_dir(options.out_dir(), "trials", gate, ls, fmt::format("trial{}", t)), &log));
         } catch (const Error& e) {
           throw e.with_prefix(fmt::format("tune {} trial {}", groups.back().first, t));
         }
         RunRecord& r = result.trials.back();
         r.params = params;
         groups.back().second.push_back(result.trials.size() - 1);
+        if (!log.find(request)) {
+          log.add(r, request);
+          if (!options.out_dir().empty()) log.write((out / "trials.jsonl").string());
+        }
         if (progress) {
           std::string p;
           for (const auto& [k, v] : params) p += " " + k + "=" + v;
@@ -248,14 +286,15 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
     curve_text += "\n";
   }
   result.summary = fmt::format(
-                       "## Top {:g}% of {} trials per gate by validation loss (test metrics, mean ± std)\n\n",
+                       "## Top {:g}% of {} trials per gate by validation loss (test metrics, mean ± s.e.)\n\n",
                        options.top_fraction() * 100, options.trials()) +
-                   summary_table(top) + curve_text;
+                   summary_table(top, Spread::kStandardError) + curve_text;
 
   if (!options.out_dir().empty()) {
     const fs::path dir(options.out_dir());
     fs::create_directories(dir);
     write_text_atomically((dir / "tune_trials.csv").string(), runs_csv(result.trials));
+    log.write((dir / "trials.jsonl").string());
     write_text_atomically((dir / "tune_summary.md").string(), result.summary);
     write_text_atomically((dir / "expected_best.csv").string(), curve_csv(result.expected_best));
     result.plot_written = plot_curves(dir, result.expected_best.size());

@@ -1,7 +1,9 @@
 #include "moekit/train/compare.h"
 
+#include <fmt/format.h>
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <algorithm>
 #include <cstdlib>
 #include <iostream>
@@ -10,6 +12,8 @@
 #include <sstream>
 
 #include "moekit/core/error.h"
+#include "moekit/train/paired_stats.h"
+#include "moekit/train/tune.h"
 
 namespace moekit::train {
 namespace {
@@ -108,6 +112,124 @@ TEST(TrainCompare, FailingGateIsReportedAndTheOthersStillRun) {
   ASSERT_EQ(result.runs.size(), 2u);
   EXPECT_EQ(result.runs[0].gate, "softmax");
   EXPECT_NE(result.table.find("| softmax | 2 |"), std::string::npos) << result.table;
+}
+
+
+RunRecord record(const std::string& gate, bool ls, int64_t seed, double loss, double active = 2,
+                 int64_t routed = 2) {
+  RunRecord r;
+  r.gate = gate;
+  r.local_search = ls;
+  r.seed = seed;
+  r.test.loss = loss;
+  r.test.values = {{"m", 1 - loss}};
+  r.test.active_experts = active;
+  r.routed_experts = routed;
+  return r;
+}
+
+TEST(TrainCompare, TQuantilesMatchTheTable) {
+  EXPECT_NEAR(t_quantile_975(1), 12.7062, 1e-4);
+  EXPECT_NEAR(t_quantile_975(4), 2.7764, 1e-4);
+  EXPECT_NEAR(t_quantile_975(30), 2.0423, 1e-4);
+  EXPECT_NEAR(t_quantile_975(40), 2.0211, 1e-4);  // published values beyond the table
+  EXPECT_NEAR(t_quantile_975(60), 2.0003, 1e-4);
+  EXPECT_NEAR(t_quantile_975(120), 1.9799, 1e-4);
+  EXPECT_THROW(t_quantile_975(0), Error);
+}
+
+TEST(TrainCompare, PairedDifferenceIsMeanAndTIntervalOfPerSeedDifferences) {
+  // Differences 1, 2, 3: mean 2, sample std 1, s.e. 1/sqrt(3), t(2) = 4.3027.
+  const auto d = paired_difference({2, 4, 6}, {1, 2, 3});
+  EXPECT_EQ(d.n, 3);
+  EXPECT_DOUBLE_EQ(d.mean, 2.0);
+  EXPECT_NEAR(d.high - d.mean, 4.3027 / std::sqrt(3.0), 1e-4);
+  EXPECT_NEAR(d.mean - d.low, 4.3027 / std::sqrt(3.0), 1e-4);
+  EXPECT_TRUE(std::isnan(paired_difference({1}, {0}).low));
+}
+
+TEST(TrainCompare, PairedTableMatchesRunsBySeedAndSkipsMissingArms) {
+  // comet seeds 0, 1, 2; topk seeds 1, 2, 3: pairs are seeds 1 and 2 only.
+  std::vector<RunRecord> runs;
+  for (int s = 0; s < 3; ++s) runs.push_back(record("comet", false, s, 0.5 + 0.1 * s));
+  for (int s = 1; s < 4; ++s) runs.push_back(record("topk", false, s, 0.5 + 0.2 * s));
+  const std::string table = paired_table(runs, default_pairs());
+  // test loss: comet - topk = (0.6 - 0.7, 0.7 - 0.9) = (-0.1, -0.2): mean -0.15, sd 0.0707, t(1).
+  const double half = 12.7062 * 0.1 / std::sqrt(2.0) / std::sqrt(2.0);
+  EXPECT_NE(table.find(fmt::format("| comet − topk | test loss | 2 | {:+.4f} | [{:+.4f}, {:+.4f}] |",
+                                   -0.15, -0.15 - half, -0.15 + half)),
+            std::string::npos)
+      << table;
+  EXPECT_EQ(table.find("dselectk"), std::string::npos) << table;  // no dselectk runs
+  EXPECT_EQ(paired_table(runs, {{"hash", "topk"}}), "");
+}
+
+TEST(TrainCompare, SparseGatesAboveKActiveExpertsAreMarked) {
+  const std::string table = summary_table({record("comet", false, 0, 1.0, 2.04),
+                                           record("dselectk", false, 0, 1.0, 3.5),
+                                           record("softmax", false, 0, 1.0, 4.0, 0)});
+  EXPECT_NE(table.find("| comet | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| dselectk (not sparse at test) | 1 |"), std::string::npos) << table;
+  EXPECT_NE(table.find("| softmax | 1 |"), std::string::npos) << table;  // dense by design
+}
+
+TEST(TrainCompare, RecordsCarryTheGatesRoutedExperts) {
+  EXPECT_EQ(run_once(tiny_config(), {"gate.name=topk", "gate.k=2"}).routed_experts, 2);
+  EXPECT_EQ(run_once(tiny_config(), {"gate.name=softmax"}).routed_experts, 0);
+}
+
+TEST(TrainCompare, FromTuneRerunsEachArmsBestTrialWithNewSeeds) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "compare_from_tune";
+  fs::remove_all(dir);
+  const auto tuned = run_tune(tiny_config(), TuneOptions()
+                                                 .gates({"softmax", "topk"})
+                                                 .trials(3)
+                                                 .seed(5)
+                                                 .out_dir((dir / "tune").string()));
+  const auto best = best_trials((dir / "tune").string());
+  ASSERT_EQ(best.size(), 2u);
+  for (size_t arm = 0; arm < 2; ++arm) {
+    const RunRecord* top = nullptr;
+    for (size_t t = 0; t < 3; ++t) {
+      const RunRecord& r = tuned.trials[3 * arm + t];
+      if (!top || r.valid_loss < top->valid_loss) top = &r;
+    }
+    EXPECT_EQ(best[arm].gate, top->gate);
+    EXPECT_EQ(best[arm].params, top->params);
+  }
+  const auto result = run_compare(
+      tiny_config(), CompareOptions().gates({}).from_tune((dir / "tune").string()).seeds(2).out_dir(
+                         (dir / "compare").string()));
+  ASSERT_EQ(result.runs.size(), 4u);
+  EXPECT_EQ(result.runs[0].params, best[0].params);
+  EXPECT_EQ(result.runs[2].gate, "topk");
+  EXPECT_EQ(result.runs[2].params, best[1].params);
+  // The rerun with the tuned trial's own seed reproduces it.
+  const RunRecord& again = result.runs[best[0].seed == 0 ? 0 : 1];
+  if (best[0].seed < 2) EXPECT_DOUBLE_EQ(again.valid_loss, best[0].valid_loss);
+  // --gates filters the tuned arms.
+  const auto only = run_compare(tiny_config(),
+                                CompareOptions().gates({"topk"}).from_tune((dir / "tune").string()));
+  ASSERT_EQ(only.runs.size(), 1u);
+  EXPECT_EQ(only.runs[0].gate, "topk");
+  EXPECT_THROW(best_trials((dir / "nothing").string()), Error);
+}
+
+TEST(TrainCompare, ContinuesFromACommittedRunsFile) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "compare_continue";
+  fs::remove_all(dir);
+  const auto full = run_compare(tiny_config(),
+                                CompareOptions().gates({"softmax"}).seeds(2).out_dir((dir / "a").string()));
+  const auto continued = run_compare(tiny_config(), CompareOptions()
+                                                        .gates({"softmax"})
+                                                        .seeds(2)
+                                                        .continue_from((dir / "a" / "runs.jsonl").string())
+                                                        .out_dir((dir / "b").string()));
+  ASSERT_EQ(continued.runs.size(), 2u);
+  EXPECT_DOUBLE_EQ(continued.runs[1].test.loss, full.runs[1].test.loss);
+  EXPECT_EQ(continued.runs[1].train_seconds, full.runs[1].train_seconds);  // not retrained
+  EXPECT_FALSE(fs::exists(dir / "b" / "runs"));
+  EXPECT_EQ(read(dir / "b" / "runs.jsonl"), read(dir / "a" / "runs.jsonl"));
 }
 
 }  // namespace

@@ -6,7 +6,9 @@
 #include <algorithm>
 #include <cstdlib>
 #include <filesystem>
+#include <fstream>
 #include <numeric>
+#include <set>
 
 #include "moekit/core/error.h"
 
@@ -114,6 +116,115 @@ TEST(TrainTune, RunsTrialsAndWritesFilesAndPicksBestValidationTrial) {
     EXPECT_TRUE(result.plot_written);
     EXPECT_GT(fs::file_size(out / "expected_best.svg"), 100u);
   }
+}
+
+
+TEST(TrainTune, TrialDrawsDependOnSeedTrialAndKeyOnly) {
+  const auto dims = parse_search_space(tiny_config(kSpace));
+  // The same (seed, trial, key) gives the same value whatever the other keys.
+  const auto alone = parse_search_space(tiny_config("  train.lr: {low: 0.001, high: 0.05, log: true}\n"));
+  for (int64_t t = 0; t < 5; ++t) EXPECT_EQ(dims[0].draw(7, t), alone[0].draw(7, t)) << t;
+  std::set<std::string> lrs;
+  for (int64_t t = 0; t < 8; ++t) lrs.insert(dims[0].draw(7, t));
+  EXPECT_GT(lrs.size(), 4u);  // trials differ
+  EXPECT_NE(dims[0].draw(7, 0), dims[0].draw(8, 0));  // so do samplers' seeds
+  // Two keys with the same range do not draw the same value.
+  const auto twins = parse_search_space(tiny_config("  train.lr: [0.0, 1.0]\n  train.weight_decay: [0.0, 1.0]\n"));
+  EXPECT_NE(twins[0].draw(0, 0), twins[1].draw(0, 0));
+}
+
+TEST(TrainTune, ArmsTuneOnlyTheKeysTheirGateReads) {
+  const auto dims = parse_search_space(tiny_config(
+      "  train.lr: [0.001, 0.01]\n  gate.noisy: [true, false]\n  gate.gamma: [0.1, 1.0]\n"
+      "  gate.search_epochs: [0.5, 1.0]\n  gate.comet.entropy_weight: [0.1, 1.0]\n"));
+  const auto keys = [&](const std::string& gate, bool ls) {
+    std::vector<std::string> out;
+    for (const auto& d : dims) {
+      if (d.applies_to(gate, ls)) out.push_back(d.key);
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(keys("softmax", false), (V{"train.lr"}));
+  EXPECT_EQ(keys("topk", false), (V{"train.lr", "gate.noisy"}));
+  EXPECT_EQ(keys("topk", true), (V{"train.lr", "gate.noisy", "gate.search_epochs"}));
+  EXPECT_EQ(keys("comet", false), (V{"train.lr", "gate.gamma", "gate.comet.entropy_weight"}));
+  EXPECT_EQ(keys("dselectk", false), (V{"train.lr", "gate.gamma"}));
+}
+
+TEST(TrainTune, TrialTOfEveryArmSharesTheDrawsAndTheSeed) {
+  const auto result = run_tune(
+      tiny_config("  train.lr: {low: 0.001, high: 0.05, log: true}\n  gate.noisy: [true, false]\n"),
+      TuneOptions().gates({"softmax", "topk"}).trials(2).seed(3));
+  ASSERT_EQ(result.trials.size(), 4u);
+  for (size_t t = 0; t < 2; ++t) {
+    const RunRecord& softmax = result.trials[t];
+    const RunRecord& topk = result.trials[2 + t];
+    EXPECT_EQ(softmax.seed, topk.seed);
+    ASSERT_EQ(softmax.params.size(), 1u);
+    ASSERT_EQ(topk.params.size(), 2u);
+    EXPECT_EQ(softmax.params[0], topk.params[0]);  // train.lr, paired
+    EXPECT_EQ(topk.params[1].first, "gate.noisy");
+  }
+  EXPECT_NE(result.trials[0].params[0], result.trials[1].params[0]);
+}
+
+// The fields a trial's outcome is judged by (its time is not one).
+std::vector<std::string> outcomes(const std::vector<RunRecord>& trials) {
+  std::vector<std::string> out;
+  for (const auto& r : trials) {
+    std::string s = fmt::format("{} {} {} {:.9g} {:.9g}", r.gate, r.local_search, r.seed, r.valid_loss,
+                                r.test.loss);
+    for (const auto& [k, v] : r.params) s += " " + k + "=" + v;
+    for (const auto& [k, v] : r.test.values) s += fmt::format(" {}={:.9g}", k, v);
+    out.push_back(s);
+  }
+  return out;
+}
+
+TEST(TrainTune, ContinuesFromACommittedTrialsFileWithoutRetraining) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "tune_continue";
+  fs::remove_all(dir);
+  const Config config = tiny_config(kSpace);
+  const auto options = TuneOptions().gates({"softmax"}).trials(3).seed(2);
+  const auto full = run_tune(config, TuneOptions(options).out_dir((dir / "full").string()));
+  // A committed copy of the first two trials' lines, on a "fresh machine" (another folder).
+  std::ifstream in(dir / "full" / "trials.jsonl");
+  std::string line, first_two;
+  for (int i = 0; i < 2 && std::getline(in, line); ++i) first_two += line + "\n";
+  fs::create_directories(dir / "committed");
+  std::ofstream(dir / "committed" / "trials.jsonl") << first_two;
+  const auto continued = run_tune(config, TuneOptions(options)
+                                              .out_dir((dir / "fresh").string())
+                                              .continue_from((dir / "committed" / "trials.jsonl").string()));
+  EXPECT_EQ(outcomes(continued.trials), outcomes(full.trials));
+  // Only the third trial was trained here.
+  EXPECT_FALSE(fs::exists(dir / "fresh" / "trials" / "softmax-trial0"));
+  EXPECT_TRUE(fs::exists(dir / "fresh" / "trials" / "softmax-trial2" / "results.json"));
+  // The fresh folder's record holds all three trials.
+  std::ifstream all(dir / "fresh" / "trials.jsonl");
+  int lines = 0;
+  while (std::getline(all, line)) ++lines;
+  EXPECT_EQ(lines, 3);
+  // A record of another config is not mistaken for this one's.
+  const auto other = run_tune(tiny_config(std::string(kSpace) + "  train.weight_decay: [0.0, 0.1]\n"),
+                              TuneOptions(options).trials(1).continue_from(
+                                  (dir / "committed" / "trials.jsonl").string()));
+  EXPECT_EQ(other.trials[0].params.size(), 4u);
+}
+
+TEST(TrainTune, TopTrialsAreSummarisedWithTheirStandardError) {
+  const auto result = run_tune(tiny_config(kSpace),
+                               TuneOptions().gates({"softmax"}).trials(4).seed(1).top_fraction(0.5));
+  std::vector<double> losses;
+  for (const auto& t : result.trials) losses.push_back(t.valid_loss);
+  const auto top = top_fraction(losses, 0.5);
+  ASSERT_EQ(top.size(), 2u);
+  const double a = losses[top[0]], b = losses[top[1]];
+  const double se = std::abs(a - b) / std::sqrt(2.0) / std::sqrt(2.0);  // sample std / sqrt(n)
+  EXPECT_NE(result.summary.find(fmt::format("| softmax | 2 | {:.4f} ± {:.4f} |", (a + b) / 2, se)),
+            std::string::npos)
+      << result.summary;
 }
 
 }  // namespace

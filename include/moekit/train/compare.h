@@ -11,26 +11,45 @@
 
 namespace moekit::train {
 
+class StudyLog;
+
+/// The config text of a run: `base` with `overrides` (`section.key=value`) applied.
+std::string run_request(const Config& base, const std::vector<std::string>& overrides);
+
 /// Trains and tests one run on an independent copy of `base` with `overrides`
-/// (`section.key=value`) applied. With a `run_dir` the run is resumable: a
-/// finished run (results.json) is read back instead of trained again, an
-/// interrupted one continues from its checkpoint; a run_dir that holds a run
-/// of another config is an error naming it.
+/// applied. A run whose request is in `log` is taken from it. With a `run_dir`
+/// the run is resumable: a finished run (results.json) is read back instead of
+/// trained again, an interrupted one continues from its checkpoint; a run_dir
+/// that holds a run of another config is an error naming it.
 RunRecord run_once(const Config& base, const std::vector<std::string>& overrides,
-                   const std::string& run_dir = "");
+                   const std::string& run_dir = "", const StudyLog* log = nullptr);
 
 /// The run folder of one run of a study under its output folder ("" when it has none).
 std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
                           const std::string& gate, bool local_search, const std::string& index);
+
+/// The pairs COMET's claims name: COMET+ - DSelect-k, DSelect-k - Top-k,
+/// DSelect-k - Hash, COMET - Top-k.
+std::vector<std::vector<std::string>> default_pairs();
 
 struct CompareOptions {
   TORCH_ARG(std::vector<std::string>, gates) = std::vector<std::string>{"softmax"};
   TORCH_ARG(int64_t, seeds) = 1;
   /// The gate.local_search settings to run, e.g. {false}, {true} or {false, true}.
   TORCH_ARG(std::vector<bool>, local_search) = std::vector<bool>{false};
-  /// Where compare.md, compare.csv and the runs (runs/<gate>[-ls]-seed<s>/, so a
-  /// rerun continues where it stopped) go; "" writes nothing.
+  /// Where compare.md, compare.csv, runs.jsonl and the runs
+  /// (runs/<gate>[-ls]-seed<s>/, so a rerun continues where it stopped) go;
+  /// "" writes nothing.
   TORCH_ARG(std::string, out_dir) = "";
+  /// A runs.jsonl (e.g. a committed copy) whose runs are taken as done.
+  TORCH_ARG(std::string, continue_from) = "";
+  /// A tune output folder (or its trials.jsonl): every arm it tuned is run
+  /// with its best trial's values (lowest validation loss) instead of
+  /// gates x local_search; `gates`, when not empty, keeps only those gates.
+  TORCH_ARG(std::string, from_tune) = "";
+  /// Arms compared seed by seed ("A", "B": A - B), with a 95% t-interval;
+  /// pairs whose arms did not run are left out.
+  TORCH_ARG(std::vector<std::vector<std::string>>, pairs) = default_pairs();
 
  public:
   void validate() const;
@@ -54,9 +73,22 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
 /// The row label of a (gate, local search) setting in tables and plots: "topk + LS".
 std::string group_label(const std::string& gate, bool local_search);
 
+enum class Spread { kStd, kStandardError };
+
 /// Markdown table: one row per (gate, local search) in first-seen order, mean ±
-/// std (sample std; 0 for one run) of every test metric, active experts, time.
-std::string summary_table(const std::vector<RunRecord>& runs);
+/// std (sample std; 0 for one run) or standard error of every test metric,
+/// active experts, time. A row of a sparse gate whose mean active experts at
+/// test exceed its routed experts + 0.05 is marked "not sparse at test".
+std::string summary_table(const std::vector<RunRecord>& runs, Spread spread = Spread::kStd);
+
+/// Markdown: for each pair (A, B) with runs in both arms, per metric, the mean
+/// of A - B over the seeds both ran and its 95% t-interval.
+std::string paired_table(const std::vector<RunRecord>& runs,
+                         const std::vector<std::vector<std::string>>& pairs);
+
+/// The best trial (lowest validation loss) of each arm of a tune record (a
+/// tune folder or its trials.jsonl), arms in first-seen order.
+std::vector<RunRecord> best_trials(const std::string& tune_record);
 
 /// CSV of the same summary as summary_table: group, runs, then `<column>_mean`,
 /// `<column>_std` for valid loss, every test metric, active experts and time.

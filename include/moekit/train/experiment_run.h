@@ -38,6 +38,9 @@ struct RunRecord {
   Metrics test;
   int64_t epochs = 0;  // multi-task: epochs run; translation: optimiser steps
   double train_seconds = 0;
+  /// Experts the gate sends each input to once trained (0: a dense gate); a
+  /// sparse gate whose test active_experts exceeds it is not sparse at test.
+  int64_t routed_experts = 0;
 };
 
 struct RunOptions {
@@ -58,5 +61,11 @@ RunRecord run_experiment(const Config& config, const RunOptions& options,
 /// A RunRecord back from a results.json that run_experiment wrote; throws
 /// naming `path` when it is not one.
 RunRecord read_run_record(const std::string& path);
+
+/// A RunRecord as one line of JSON (no newline) and back: the lines of a
+/// study's trials.jsonl / runs.jsonl. `extra` (a JSON object's text, or "")
+/// adds keys to the line; run_record_from_json throws naming `where`.
+std::string run_record_to_json(const RunRecord& r, const std::string& extra = "");
+RunRecord run_record_from_json(const std::string& text, const std::string& where);
 
 }  // namespace moekit::train

@@ -28,6 +28,16 @@ struct SearchDim {
 
   /// The drawn value as config text (for Config::set).
   std::string sample(std::mt19937_64& rng) const;
+
+  /// Trial `trial`'s value: drawn from a generator seeded by (seed, trial,
+  /// key) alone, so every arm of a study gets the same value in trial t
+  /// (paired arms), whatever other keys the arms tune.
+  std::string draw(uint64_t seed, int64_t trial) const;
+
+  /// Whether the arm (gate, local search) reads this key: `gate.<option>` only
+  /// when the gate reads the option (the local-search options only in "+ LS"
+  /// arms), `gate.<name>.<option>` only for that gate; other keys always.
+  bool applies_to(const std::string& gate, bool local_search) const;
 };
 
 /// Reads the `search:` section of `config` (empty if absent); bad entries
@@ -38,11 +48,17 @@ struct TuneOptions {
   TORCH_ARG(std::vector<std::string>, gates) = std::vector<std::string>{"softmax"};
   TORCH_ARG(std::vector<bool>, local_search) = std::vector<bool>{false};
   TORCH_ARG(int64_t, trials) = 10;  // per gate and local-search setting
-  TORCH_ARG(uint64_t, seed) = 0;    // the sampler's; trial i trains with train.seed = i
+  /// The sampler's: trial t draws every key from (seed, t, key) and trains
+  /// with train.seed = t, in every arm alike.
+  TORCH_ARG(uint64_t, seed) = 0;
   /// Fraction of trials, by validation loss, whose test metrics are reported.
   TORCH_ARG(double, top_fraction) = 0.05;
-  /// Where tune_trials.csv, tune_summary.md, expected_best.csv(.svg) go; "" writes nothing.
+  /// Where tune_trials.csv, trials.jsonl, tune_summary.md, expected_best.csv(.svg)
+  /// and the trials' run folders go; "" writes nothing. Running again on the
+  /// same folder continues the study.
   TORCH_ARG(std::string, out_dir) = "";
+  /// A trials.jsonl (e.g. a committed copy) whose trials are taken as done.
+  TORCH_ARG(std::string, continue_from) = "";
 
  public:
   void validate() const;
