@@ -117,6 +117,10 @@ Config Config::section(const std::string& key) const {
   return Config(state_, child_path(key));
 }
 
+namespace {
+std::string flow(const YAML::Node& node);
+}  // namespace
+
 bool Config::has(const std::string& key) const {
   const YAML::Node n = node();
   return n.IsMap() && n[key];
@@ -139,8 +143,13 @@ std::string Config::scalar(const std::string& key, const std::string* fallback) 
     return *fallback;
   }
   const YAML::Node value = n[key];
+  // A list of plain values comes back in flow style ("[0.1, 0.9]"), which the
+  // list types of parse_value read and the others reject naming the key.
+  bool flat_list = value.IsSequence();
+  for (size_t i = 0; flat_list && i < value.size(); ++i) flat_list = value[i].IsScalar();
+  if (flat_list) return flow(value);
   MOEKIT_CHECK(value.IsScalar(), where(key), "expected a single value, got a {}",
-               value.IsMap() ? "mapping" : value.IsSequence() ? "list" : "null");
+               value.IsMap() ? "mapping" : value.IsSequence() ? "nested list" : "null");
   return value.Scalar();
 }
 

@@ -3,8 +3,10 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <vector>
 
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 
 namespace moekit {
 namespace {
@@ -46,6 +48,24 @@ TEST(CoreConfig, WrongTypesAndMissingKeysNameTheKey) {
             std::string::npos);
   EXPECT_NE(error_of([&] { c.section("gate").require<std::string>("name"); })
                 .find("gate.name: required key is missing"),
+            std::string::npos);
+}
+
+TEST(CoreConfig, ListsOfNumbersReadInFlowOrCommaForm) {
+  Config c = Config::parse("train:\n  a: [0.1, 0.9]\n  b: 1,2.5\n  c: [[1]]\n", "cfg.yaml");
+  auto train = c.section("train");
+  EXPECT_EQ(train.get<std::vector<double>>("a", {}), (std::vector<double>{0.1, 0.9}));
+  EXPECT_EQ(train.get<std::vector<double>>("b", {}), (std::vector<double>{1.0, 2.5}));
+  EXPECT_EQ(train.get<std::vector<double>>("absent", {}), std::vector<double>{});
+  // The recorded default reads back (a resumed study re-parses the dump).
+  Config again = Config::parse(c.dump(), "dump.yaml");
+  EXPECT_EQ(again.section("train").get<std::vector<double>>("absent", {0.5}), std::vector<double>{});
+  EXPECT_EQ(format_value<std::vector<double>>({0.1, 2}), "[0.1, 2]");
+  EXPECT_NE(error_of([&] { train.get<std::vector<double>>("c", {}); }).find("cfg.yaml: train.c"),
+            std::string::npos);
+  c.set("train.a=[2, x]");
+  EXPECT_NE(error_of([&] { train.get<std::vector<double>>("a", {}); })
+                .find("train.a: expected a number, got 'x'"),
             std::string::npos);
 }
 

@@ -21,7 +21,7 @@ namespace moekit {
 template <typename Options>
 struct OptionField {
   std::string key;
-  std::string type;  // "int", "float", "bool" or "text", for `moekit config`
+  std::string type;  // "int", "float", "floats", "bool" or "text", for `moekit config`
   std::string doc;
   std::function<std::string(const Options&)> get;
   std::function<void(Options&, const std::string&)> set;
@@ -87,6 +87,7 @@ constexpr const char* type_name() {
   if constexpr (std::is_same_v<T, bool>) return "bool";
   if constexpr (std::is_same_v<T, int64_t>) return "int";
   if constexpr (std::is_same_v<T, double>) return "float";
+  if constexpr (std::is_same_v<T, std::vector<double>>) return "floats";
   return "text";
 }
 

@@ -6,7 +6,9 @@ namespace moekit {
 
 /// Parses a YAML/`--set` scalar into T. Throws moekit::Error naming `where`,
 /// the text and the expected type when it does not parse completely.
-/// Supported: int64_t, double, bool (true/false/1/0/yes/no/on/off), std::string.
+/// Supported: int64_t, double, bool (true/false/1/0/yes/no/on/off), std::string,
+/// std::vector<double> (comma-separated, optionally in [ ]; "" or [] is empty;
+/// printed as [a, b]).
 template <typename T>
 T parse_value(const std::string& text, const std::string& where);
 
