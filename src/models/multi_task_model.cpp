@@ -5,6 +5,7 @@
 #include "moekit/core/error.h"
 #include "moekit/gates/gate.h"
 #include "moekit/models/cnn_expert.h"
+#include "moekit/models/dense_expert.h"
 #include "moekit/models/task_kind.h"
 #include "moekit/moe/experts.h"
 #include "moekit/moe/module_experts.h"
@@ -17,10 +18,14 @@ void MultiTaskModelOptions::validate() const {
     task_kind(t.kind, "tasks." + t.name);
     MOEKIT_CHECK(t.outputs >= 1, "tasks." + t.name, "outputs must be >= 1, got {}", t.outputs);
   }
-  MOEKIT_CHECK(expert_ == "cnn" || expert_ == "mlp", "model.expert",
-               "unknown expert '{}'; expected cnn or mlp", expert_);
-  MOEKIT_CHECK(expert_ == "mlp" || categorical_sizes_.empty(), "model.expert",
-               "categorical columns need the mlp expert");
+  MOEKIT_CHECK(expert_ == "cnn" || expert_ == "mlp" || expert_ == "dense", "model.expert",
+               "unknown expert '{}'; expected cnn, mlp or dense", expert_);
+  MOEKIT_CHECK(expert_ != "cnn" || categorical_sizes_.empty(), "model.expert",
+               "categorical columns need the mlp or dense expert");
+  MOEKIT_CHECK(expert_dropout_ >= 0 && expert_dropout_ < 1, "model.expert_dropout",
+               "must lie in [0, 1), got {}", expert_dropout_);
+  MOEKIT_CHECK(expert_dropout_ == 0 || expert_ == "dense", "model.expert_dropout",
+               "only the dense expert has dropout (model.expert is {})", expert_);
   MOEKIT_CHECK(n_experts_ >= 1, "model.n_experts", "must be >= 1, got {}", n_experts_);
   MOEKIT_CHECK(expert_width_ >= 1 && tower_hidden_ >= 1, "model.expert_width",
                "widths must be >= 1");
@@ -53,6 +58,12 @@ void MultiTaskModelImpl::reset() {
     std::vector<torch::nn::AnyModule> cnns;
     for (int64_t e = 0; e < n; ++e) cnns.emplace_back(CnnExpert(options.input_shape(), width));
     experts = moe::ModuleExperts(std::move(cnns)).ptr();
+  } else if (options.expert() == "dense") {
+    std::vector<torch::nn::AnyModule> dense;
+    for (int64_t e = 0; e < n; ++e) {
+      dense.emplace_back(DenseExpert(feature_width(), width, options.expert_dropout()));
+    }
+    experts = moe::ModuleExperts(std::move(dense)).ptr();
   } else {
     experts = moe::FFNExperts(moe::FFNExpertsOptions(n, feature_width(), width).d_out(width)).ptr();
   }
@@ -93,24 +104,57 @@ MultiTaskOutput MultiTaskModelImpl::forward(const data::MultiTaskDataset& batch)
   return out;
 }
 
-at::Tensor MultiTaskModelImpl::task_loss(int64_t task, const at::Tensor& output,
-                                         const at::Tensor& target, const at::Tensor& mask) const {
-  const auto& spec = options.tasks().at(task);
-  const at::Tensor per_row = task_kind(spec.kind, "tasks." + spec.name).per_row_loss(output, target);
+namespace {
+
+// The mean of per-row values over rows where `mask` (undefined = all) is 1.
+at::Tensor masked_mean(const at::Tensor& per_row, const at::Tensor& mask) {
   if (!mask.defined()) return per_row.mean();
   const at::Tensor m = mask.to(per_row.scalar_type());
   return (per_row * m).sum() / m.sum().clamp_min(1.0);
 }
 
+double weight_of(const std::vector<double>& weights, size_t task) {
+  if (weights.empty()) return 1.0;
+  MOEKIT_CHECK(task < weights.size(), "train.task_weights", "gives {} weights for task {}",
+               weights.size(), task + 1);
+  return weights[task];
+}
+
+at::Tensor mask_of(const data::MultiTaskDataset& batch, size_t task) {
+  return task < batch.masks.size() ? batch.masks[task] : at::Tensor();
+}
+
+}  // namespace
+
+at::Tensor MultiTaskModelImpl::task_loss(int64_t task, const at::Tensor& output,
+                                         const at::Tensor& target, const at::Tensor& mask) const {
+  const auto& spec = options.tasks().at(task);
+  return masked_mean(task_kind(spec.kind, "tasks." + spec.name).per_row_loss(output, target), mask);
+}
+
+
 at::Tensor MultiTaskModelImpl::loss(const MultiTaskOutput& out, const data::MultiTaskDataset& batch,
-                                    std::vector<double>* per_task) const {
+                                    std::vector<double>* per_task,
+                                    const std::vector<double>& weights) const {
   at::Tensor total = at::zeros({}, out.aux_loss.options());
   if (per_task) per_task->clear();
   for (size_t t = 0; t < out.outputs.size(); ++t) {
-    const at::Tensor mask = t < batch.masks.size() ? batch.masks[t] : at::Tensor();
-    const at::Tensor value = task_loss(t, out.outputs[t], batch.targets.at(t), mask);
+    const at::Tensor value = task_loss(t, out.outputs[t], batch.targets.at(t), mask_of(batch, t));
     if (per_task) per_task->push_back(value.item<double>());
-    total = total + value;
+    total = total + weight_of(weights, t) * value;
+  }
+  return total;
+}
+
+at::Tensor MultiTaskModelImpl::consistency(const MultiTaskOutput& out1, const MultiTaskOutput& out2,
+                                           const data::MultiTaskDataset& batch,
+                                           const std::vector<double>& weights) const {
+  at::Tensor total = at::zeros({}, out1.aux_loss.options());
+  for (size_t t = 0; t < out1.outputs.size(); ++t) {
+    const auto& spec = options.tasks()[t];
+    const auto& kind = task_kind(spec.kind, "tasks." + spec.name);
+    const at::Tensor per_row = kind.per_row_consistency(out1.outputs[t], out2.outputs.at(t));
+    total = total + weight_of(weights, t) * masked_mean(per_row, mask_of(batch, t));
   }
   return total;
 }

@@ -21,6 +21,26 @@ at::Tensor squared_error(const at::Tensor& output, const at::Tensor& target) {
   return (output - target.to(output.scalar_type())).pow(2);
 }
 
+// ½(KL(p‖q) + KL(q‖p)) = ½ Σ (p − q)(log p − log q), summed over the classes.
+at::Tensor softmax_divergence(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor la = at::log_softmax(a, -1), lb = at::log_softmax(b, -1);
+  return 0.5 * ((la.exp() - lb.exp()) * (la - lb)).sum(-1);
+}
+
+// The same for Bernoulli(sigmoid(logit)): the two outcomes' terms.
+at::Tensor bernoulli_divergence(const at::Tensor& a, const at::Tensor& b) {
+  const at::Tensor pa = at::sigmoid(a), pb = at::sigmoid(b);
+  // log p − log q of outcome 1 and of outcome 0, from the logits for stability.
+  const at::Tensor d1 = at::log_sigmoid(a) - at::log_sigmoid(b);
+  const at::Tensor d0 = at::log_sigmoid(-a) - at::log_sigmoid(-b);
+  return 0.5 * ((pa - pb) * d1 + ((1 - pa) - (1 - pb)) * d0);
+}
+
+// Unit-variance Gaussians: KL either way is ½(μ1 − μ2)², so is their mean.
+at::Tensor gaussian_divergence(const at::Tensor& a, const at::Tensor& b) {
+  return 0.5 * (a - b).pow(2);
+}
+
 double accuracy(const at::Tensor& output, const at::Tensor& target, const at::Tensor&) {
   return models::accuracy(output, target);
 }
@@ -39,9 +59,9 @@ double masked_mse(const at::Tensor& output, const at::Tensor& target, const at::
 
 const std::vector<TaskKind>& task_kinds() {
   static const std::vector<TaskKind> kinds{
-      {"classification", false, &cross_entropy, "accuracy", &accuracy},
-      {"binary", true, &logistic, "auc", &auc},
-      {"regression", true, &squared_error, "mse", &masked_mse},
+      {"classification", false, &cross_entropy, &softmax_divergence, "accuracy", &accuracy},
+      {"binary", true, &logistic, &bernoulli_divergence, "auc", &auc},
+      {"regression", true, &squared_error, &gaussian_divergence, "mse", &masked_mse},
   };
   return kinds;
 }

@@ -59,16 +59,27 @@ void load_multifashion(const Config& data, bool load_data, MultiTaskExperiment& 
   ex.test = from_fashion(mf.test);
 }
 
-data::MultiTaskDataset from_recsys(const data::RecsysSplit& s, const data::RecsysDataset& d) {
-  std::vector<at::Tensor> features{d.item_features.index_select(0, s.item)};
-  if (d.user_features.size(1) > 0) features.insert(features.begin(), d.user_features.index_select(0, s.user));
-  return data::MultiTaskDataset{at::cat(features, 1), at::stack({s.user, s.item}, 1), s.user,
+// `ids_only`: no side features (an empty input), the model sees the user and
+// item id embeddings alone.
+data::MultiTaskDataset from_recsys(const data::RecsysSplit& s, const data::RecsysDataset& d,
+                                   bool ids_only) {
+  at::Tensor input = at::zeros({s.size(), 0});
+  if (!ids_only) {
+    std::vector<at::Tensor> features{d.item_features.index_select(0, s.item)};
+    if (d.user_features.size(1) > 0) features.insert(features.begin(), d.user_features.index_select(0, s.user));
+    input = at::cat(features, 1);
+  }
+  return data::MultiTaskDataset{input, at::stack({s.user, s.item}, 1), s.user,
                                 {s.watch, s.rating}, {at::Tensor(), s.rating_mask}};
 }
 
 void load_movielens(const Config& data, bool load_data, MultiTaskExperiment& ex) {
   const auto dir = read_key<std::string>(data, "dir", "data/synth-movielens",
                                          "MovieLens folder (u.data, u.item, u.user)");
+  const auto features = read_key<std::string>(
+      data, "features", "side", "side (user attributes, genres and id embeddings) or ids (id embeddings alone)");
+  MOEKIT_CHECK(features == "side" || features == "ids", data.where("features"),
+               "must be side or ids, got '{}'", features);
   data::RecsysOptions options;
   read_options(data, options, recsys_option_table());
   // Input width and vocabularies come from the files; a resolve-only load
@@ -80,9 +91,10 @@ void load_movielens(const Config& data, bool load_data, MultiTaskExperiment& ex)
   MOEKIT_CHECK(fs::exists(dir), data.where("dir"),
                "'{}' does not exist; write it with `moekit data synth-movielens --out {}`", dir, dir);
   const data::RecsysDataset d = data::make_recsys_dataset(data::read_movielens(dir), options);
-  ex.train = from_recsys(d.train, d);
-  ex.valid = from_recsys(d.valid, d);
-  ex.test = from_recsys(d.test, d);
+  const bool ids_only = features == "ids";
+  ex.train = from_recsys(d.train, d, ids_only);
+  ex.valid = from_recsys(d.valid, d, ids_only);
+  ex.test = from_recsys(d.test, d, ids_only);
   ex.model_options.input_shape({ex.train.input.size(1)}).categorical_sizes({d.n_users(), d.n_items()});
 }
 

@@ -29,6 +29,11 @@ void TrainerOptions::validate() const {
   MOEKIT_CHECK(epochs_ >= 1, "train.epochs", "must be >= 1, got {}", epochs_);
   MOEKIT_CHECK(patience_ >= 1, "train.patience", "must be >= 1, got {}", patience_);
   MOEKIT_CHECK(weight_decay_ >= 0, "train.weight_decay", "must be >= 0, got {}", weight_decay_);
+  for (double w : task_weights_) {
+    MOEKIT_CHECK(w >= 0, "train.task_weights", "weights must be >= 0, got {}", w);
+  }
+  MOEKIT_CHECK(consistency_alpha_ >= 0, "train.consistency_alpha", "must be >= 0, got {}",
+               consistency_alpha_);
 }
 
 double Metrics::get(const std::string& name) const {
@@ -47,6 +52,10 @@ MultiTaskTrainer::MultiTaskTrainer(models::MultiTaskModel model, TrainerOptions 
       group_(group ? std::move(group) : std::make_shared<dist::Group>()),
       run_(options_.run_dir(), group_->rank() == 0) {
   options_.validate();
+  const size_t tasks = model_->options.tasks().size();
+  MOEKIT_CHECK(options_.task_weights().empty() || options_.task_weights().size() == tasks,
+               "train.task_weights", "gives {} weights for {} tasks",
+               options_.task_weights().size(), tasks);
   dist::seed_rank_generator(*group_, options_.seed());
   optimizer_ = std::make_unique<torch::optim::Adam>(
       model_->parameters(),
@@ -129,8 +138,7 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
     const dist::BatchShare share = dist::batch_share(size, *group_);
     const data::MultiTaskDataset batch =
         train.select(order.narrow(0, begin + share.run_begin(), share.run_size()));
-    auto out = model_->forward(batch);
-    const at::Tensor loss = model_->loss(out, batch) + out.aux_loss;
+    const at::Tensor loss = batch_loss(batch);
     optimizer_->zero_grad();
     const SynchronizedStep agreed =
         backward_and_agree(*group_, *model_, loss, share.weight(size), where);
@@ -157,6 +165,18 @@ double MultiTaskTrainer::train_epoch(const data::MultiTaskDataset& train, Progre
     }
   }
   return p.batch ? p.loss_sum / p.batch : 0.0;
+}
+
+at::Tensor MultiTaskTrainer::batch_loss(const data::MultiTaskDataset& batch) {
+  const std::vector<double>& weights = options_.task_weights();
+  const auto out1 = model_->forward(batch);
+  if (!options_.consistency()) return model_->loss(out1, batch, nullptr, weights) + out1.aux_loss;
+  // A second pass draws any stochastic gate afresh (THOR, DESIGN.md); the aux
+  // losses are averaged so that the regulariser's scale does not double.
+  const auto out2 = model_->forward(batch);
+  return model_->loss(out1, batch, nullptr, weights) + model_->loss(out2, batch, nullptr, weights) +
+         options_.consistency_alpha() * model_->consistency(out1, out2, batch, weights) +
+         0.5 * (out1.aux_loss + out2.aux_loss);
 }
 
 Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
@@ -187,7 +207,7 @@ Metrics MultiTaskTrainer::evaluate(const data::MultiTaskDataset& data) {
     const at::Tensor y = at::cat(outputs[t], 0);
     const at::Tensor mask = t < data.masks.size() ? data.masks[t] : at::Tensor();
     const double loss = model_->task_loss(t, y, data.targets[t], mask).item<double>();
-    m.loss += loss;
+    m.loss += options_.task_weights().empty() ? loss : options_.task_weights()[t] * loss;
     const std::string& name = tasks[t].name;
     m.values.emplace_back(name + ".loss", loss);
     const models::TaskKind& kind = models::task_kind(tasks[t].kind, "tasks." + name);

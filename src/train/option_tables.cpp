@@ -61,8 +61,10 @@ const OptionTable<TranslationTrainerOptions>& translation_trainer_option_table()
 const OptionTable<models::MultiTaskModelOptions>& multi_task_model_option_table() {
   using O = models::MultiTaskModelOptions;
   static const OptionTable<O> table = {
-      MOEKIT_OPTION(O, std::string, expert, one_of(v, "expert", {"cnn", "mlp"}),
-                    "expert network: cnn (images) or mlp (features)"),
+      MOEKIT_OPTION(O, std::string, expert, one_of(v, "expert", {"cnn", "mlp", "dense"}),
+                    "expert network: cnn (images), mlp (dense-dense) or dense (dense + dropout)"),
+      MOEKIT_OPTION(O, double, expert_dropout, fraction(v, "expert_dropout"),
+                    "dropout inside each dense expert"),
       MOEKIT_OPTION(O, int64_t, n_experts, at_least<int64_t>(v, 1, "n_experts"), "experts shared by the tasks"),
       MOEKIT_OPTION(O, int64_t, expert_width, at_least<int64_t>(v, 1, "expert_width"),
                     "width of each expert's output (and mlp hidden layer)"),
@@ -83,6 +85,12 @@ const OptionTable<TrainerOptions>& trainer_option_table() {
       MOEKIT_OPTION(O, int64_t, patience, at_least<int64_t>(v, 1, "patience"),
                     "epochs without a better validation loss before stopping"),
       MOEKIT_OPTION(O, double, weight_decay, at_least(v, 0.0, "weight_decay"), "Adam weight decay"),
+      MOEKIT_OPTION(O, std::vector<double>, task_weights, v,
+                    "weight of each task's loss, in task order, e.g. [0.1, 0.9]; empty = all 1"),
+      MOEKIT_OPTION(O, bool, consistency, v,
+                    "THOR: two passes per batch and the symmetric-divergence consistency term"),
+      MOEKIT_OPTION(O, double, consistency_alpha, at_least(v, 0.0, "consistency_alpha"),
+                    "weight α of the consistency term"),
       MOEKIT_OPTION(O, int64_t, seed, any_value(v, "seed"), "torch seed of the run"),
   };
   return table;

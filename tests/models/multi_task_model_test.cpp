@@ -84,11 +84,35 @@ TEST(ModelMultiTaskModel, LocalSearchLearnsOnePermutationForAllTasks) {
   EXPECT_EQ(count_permutations(true), 3);
 }
 
+TEST(ModelMultiTaskModel, DenseExpertsDropOutInTrainingOnly) {
+  torch::manual_seed(0);
+  MultiTaskModelOptions options({0}, {{"w", "binary", 1}, {"r", "regression", 1}});
+  options.expert("dense").expert_dropout(0.5).n_experts(3).expert_width(16);
+  options.categorical_sizes({10, 7}).embedding_dim(4);  // ids only: no side features
+  MultiTaskModel model(options);
+  auto cat = torch::stack({torch::randint(10, {8}), torch::randint(7, {8})}, 1);
+  data::MultiTaskDataset batch{torch::zeros({8, 0}), cat, cat.select(1, 0),
+                               {torch::randint(2, {8}).to(torch::kFloat), torch::rand({8})}, {}};
+  model->eval();
+  const auto a = model->forward(batch).outputs[1], b = model->forward(batch).outputs[1];
+  EXPECT_TRUE(a.equal(b));
+  model->train();
+  const auto c = model->forward(batch).outputs[1], d = model->forward(batch).outputs[1];
+  EXPECT_FALSE(c.equal(d));
+  EXPECT_EQ(model->named_parameters()["moe.experts.expert_0.fc.weight"].sizes(),
+            (std::vector<int64_t>{16, 8}));
+}
+
 TEST(ModelMultiTaskModel, RejectsBadOptions) {
   EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({1, 36, 36}, {})), Error);
   EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "ranking", 1}}).expert("mlp")), Error);
   EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({1, 8, 8}, {{"t", "binary", 1}})), Error);
   EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "binary", 1}}).expert("mlp").gate("nope")),
+               Error);
+  // Dropout belongs to the dense expert alone.
+  EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "binary", 1}}).expert("mlp").expert_dropout(0.5)),
+               Error);
+  EXPECT_THROW(MultiTaskModel(MultiTaskModelOptions({4}, {{"t", "binary", 1}}).expert("dense").expert_dropout(1.0)),
                Error);
 }
 

@@ -37,6 +37,40 @@ TEST(ModelTaskKind, EachKindHasItsLossAndMetric) {
   EXPECT_DOUBLE_EQ(regression.metric_value(y, target, torch::tensor({1.0, 1.0, 0.0})), 2.5);
 }
 
+// ½(KL(p‖q) + KL(q‖p)) of two discrete distributions, written out.
+double symmetric_kl(const std::vector<double>& p, const std::vector<double>& q) {
+  double kl_pq = 0, kl_qp = 0;
+  for (size_t i = 0; i < p.size(); ++i) {
+    kl_pq += p[i] * std::log(p[i] / q[i]);
+    kl_qp += q[i] * std::log(q[i] / p[i]);
+  }
+  return 0.5 * (kl_pq + kl_qp);
+}
+
+TEST(ModelTaskKind, ConsistencyIsTheSymmetricDivergenceOfEachKindsPrediction) {
+  const auto& classification = task_kind("classification", "t");
+  const auto& binary = task_kind("binary", "t");
+  const auto& regression = task_kind("regression", "t");
+  // Softmax of {0, log 2, log 3} = {1, 2, 3}/6 against a uniform prediction.
+  const at::Tensor a = torch::tensor({{0.0, std::log(2.0), std::log(3.0)}}, torch::kDouble);
+  const at::Tensor b = torch::zeros({1, 3}, torch::kDouble);
+  EXPECT_NEAR(classification.per_row_consistency(a, b)[0].item<double>(),
+              symmetric_kl({1.0 / 6, 2.0 / 6, 3.0 / 6}, {1.0 / 3, 1.0 / 3, 1.0 / 3}), 1e-12);
+  // sigmoid(log 3) = 0.75, sigmoid(0) = 0.5.
+  const at::Tensor sa = torch::tensor({std::log(3.0), 0.0}, torch::kDouble);
+  const at::Tensor sb = torch::tensor({0.0, 0.0}, torch::kDouble);
+  const at::Tensor bern = binary.per_row_consistency(sa, sb);
+  EXPECT_NEAR(bern[0].item<double>(), symmetric_kl({0.75, 0.25}, {0.5, 0.5}), 1e-12);
+  EXPECT_EQ(bern[1].item<double>(), 0.0);
+  // Unit-variance Gaussians: ½(μ1 − μ2)².
+  const at::Tensor ra = torch::tensor({1.0, -2.0}, torch::kDouble);
+  const at::Tensor rb = torch::tensor({3.0, -2.0}, torch::kDouble);
+  EXPECT_TRUE(regression.per_row_consistency(ra, rb).equal(torch::tensor({2.0, 0.0}, torch::kDouble)));
+  // Symmetric in its arguments.
+  EXPECT_NEAR(classification.per_row_consistency(b, a)[0].item<double>(),
+              classification.per_row_consistency(a, b)[0].item<double>(), 1e-15);
+}
+
 TEST(ModelTaskKind, UnknownKindIsAnErrorNamingItAndTheKinds) {
   moekit::testing::expect_error([] { task_kind("ranking", "tasks.t"); },
                         {"tasks.t", "unknown task kind 'ranking'",

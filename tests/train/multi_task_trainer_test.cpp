@@ -10,6 +10,7 @@
 #include "moekit/core/error.h"
 #include "moekit/data/synthetic_mixture.h"
 #include "moekit/gates/permutation_search.h"
+#include "moekit/models/task_kind.h"
 
 namespace moekit::train {
 namespace {
@@ -128,6 +129,77 @@ TEST(TrainMultiTaskTrainer, EarlyStoppingHonoursPatience) {
   const FitResult result = trainer.fit(train, valid);
   EXPECT_TRUE(result.early_stopped);
   EXPECT_EQ(result.epochs_run, result.best_epoch + 2);
+}
+
+TEST(TrainMultiTaskTrainer, TaskWeightsScaleEachTasksLossInTrainingAndValidation) {
+  const auto rows = make_rows(64, 1);
+  auto model = make_model("softmax");
+  model->eval();
+  const auto out = model->forward(rows);
+  std::vector<double> per_task;
+  const double plain = model->loss(out, rows, &per_task).item<double>();
+  ASSERT_EQ(per_task.size(), 2u);
+  EXPECT_NEAR(plain, per_task[0] + per_task[1], 1e-5);
+  EXPECT_NEAR(model->loss(out, rows, nullptr, {0.1, 0.9}).item<double>(),
+              0.1 * per_task[0] + 0.9 * per_task[1], 1e-5);
+  // The validation loss that early stopping reads is weighted the same way.
+  MultiTaskTrainer trainer(model, TrainerOptions().task_weights({0.1, 0.9}));
+  const Metrics m = trainer.evaluate(rows);
+  EXPECT_NEAR(m.loss, 0.1 * m.get("value.loss") + 0.9 * m.get("cluster.loss"), 1e-5);
+  EXPECT_THROW(MultiTaskTrainer(make_model("softmax"), TrainerOptions().task_weights({1.0})), Error);
+  EXPECT_THROW(MultiTaskTrainer(make_model("softmax"), TrainerOptions().task_weights({1.0, -1.0})),
+               Error);
+}
+
+TEST(TrainMultiTaskTrainer, ValidationLossLeavesTheGatesRegularisersOut) {
+  // Top-k's load-balancing loss is part of training, never of early stopping.
+  const auto rows = make_rows(64, 1);
+  auto model = make_model("topk");
+  MultiTaskTrainer trainer(model, TrainerOptions());
+  const Metrics m = trainer.evaluate(rows);
+  model->train();
+  const auto out = model->forward(rows);
+  ASSERT_GT(out.aux_loss.item<double>(), 0.0);
+  EXPECT_NEAR(m.loss, m.get("value.loss") + m.get("cluster.loss"), 1e-5);
+}
+
+TEST(TrainMultiTaskTrainer, ConsistencyComparesTwoIndependentDrawsOfTheRandomGate) {
+  const auto rows = make_rows(64, 1);
+  auto model = make_model("random");
+  model->train();
+  torch::manual_seed(3);
+  const auto a = model->forward(rows);
+  const auto b = model->forward(rows);
+  // Two passes draw different experts for some rows, so the predictions differ.
+  const double c = model->consistency(a, b, rows).item<double>();
+  EXPECT_GT(c, 0.0);
+  // The value: each task's mean per-row divergence, summed (weighted).
+  const auto& regression = models::task_kind("regression", "t");
+  const auto& classification = models::task_kind("classification", "t");
+  const double expected =
+      regression.per_row_consistency(a.outputs[0], b.outputs[0]).mean().item<double>() +
+      classification.per_row_consistency(a.outputs[1], b.outputs[1]).mean().item<double>();
+  EXPECT_NEAR(c, expected, 1e-6);
+  EXPECT_NEAR(model->consistency(a, a, rows).item<double>(), 0.0, 1e-9);
+  EXPECT_NEAR(model->consistency(a, b, rows, {0.0, 1.0}).item<double>(),
+              classification.per_row_consistency(a.outputs[1], b.outputs[1]).mean().item<double>(),
+              1e-6);
+}
+
+TEST(TrainMultiTaskTrainer, ConsistencyTrainingRunsAndChangesTheUpdates) {
+  const auto train = make_rows(128, 1), valid = make_rows(64, 2);
+  const auto fit = [&](bool consistency) {
+    MultiTaskTrainer trainer(make_model("random"), TrainerOptions()
+                                                       .lr(1e-2)
+                                                       .batch_size(32)
+                                                       .epochs(2)
+                                                       .consistency(consistency)
+                                                       .consistency_alpha(5.0));
+    return trainer.fit(train, valid).best_valid.loss;
+  };
+  const double plain = fit(false), with = fit(true);
+  EXPECT_TRUE(std::isfinite(with));
+  EXPECT_NE(plain, with);
 }
 
 TEST(TrainMultiTaskTrainer, ResumeWithoutCheckpointAndBadOptionsAreErrors) {

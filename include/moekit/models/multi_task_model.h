@@ -22,7 +22,10 @@ struct MultiTaskModelOptions {
   TORCH_ARG(std::vector<int64_t>, input_shape);
   TORCH_ARG(std::vector<data::TaskSpec>, tasks);
   /// cnn (conv5x5(10)-pool-conv5x5(20)-pool-dense-dense) | mlp (dense-dense)
+  /// | dense (one dense layer + ReLU + dropout, the COMET recommender's)
   TORCH_ARG(std::string, expert) = "cnn";
+  /// Dropout inside each dense expert (the reference: 0.5).
+  TORCH_ARG(double, expert_dropout) = 0.0;
   TORCH_ARG(int64_t, n_experts) = 6;
   /// Width of each expert's output and of the mlp expert's hidden layer.
   TORCH_ARG(int64_t, expert_width) = 50;
@@ -52,9 +55,16 @@ class MultiTaskModelImpl : public torch::nn::Module {
   explicit MultiTaskModelImpl(MultiTaskModelOptions options);
   void reset();
   MultiTaskOutput forward(const data::MultiTaskDataset& batch);
-  /// Sum over tasks of each task's loss (and the per-task values in `per_task`).
+  /// Sum over tasks of each task's loss times its weight (empty `weights` = 1
+  /// each), and the unweighted per-task values in `per_task`.
   at::Tensor loss(const MultiTaskOutput& out, const data::MultiTaskDataset& batch,
-                  std::vector<double>* per_task = nullptr) const;
+                  std::vector<double>* per_task = nullptr,
+                  const std::vector<double>& weights = {}) const;
+  /// THOR's consistency of two passes over `batch`: per task, the mean over
+  /// labelled rows of TaskKind::per_row_consistency, weighted as in loss().
+  at::Tensor consistency(const MultiTaskOutput& out1, const MultiTaskOutput& out2,
+                         const data::MultiTaskDataset& batch,
+                         const std::vector<double>& weights = {}) const;
   /// One task's loss over rows where `mask` (undefined = all) is 1.
   at::Tensor task_loss(int64_t task, const at::Tensor& output, const at::Tensor& target,
                        const at::Tensor& mask) const;

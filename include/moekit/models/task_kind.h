@@ -17,6 +17,10 @@ struct TaskKind {
   bool squeeze_output;
   /// Loss of each row [B] of `output` against `target` [B].
   at::Tensor (*per_row_loss)(const at::Tensor& output, const at::Tensor& target);
+  /// THOR's consistency between two passes' outputs, per row [B]: the symmetric
+  /// divergence ½(KL(p1‖p2) + KL(p2‖p1)) of the predictive distributions the
+  /// loss implies (softmax, Bernoulli, unit-variance Gaussian).
+  at::Tensor (*per_row_consistency)(const at::Tensor& output1, const at::Tensor& output2);
   /// The evaluation metric, named "<task>.<metric>" in reports.
   const char* metric;
   /// Its value on a whole split; `mask` (undefined = all rows) is read by the

@@ -21,6 +21,14 @@ struct TrainerOptions {
   /// Stop after this many epochs without a lower validation loss.
   TORCH_ARG(int64_t, patience) = 5;
   TORCH_ARG(double, weight_decay) = 0.0;
+  /// Weight of each task's loss in training and in the validation loss that
+  /// early stopping reads (the reference's 0.1/0.9); empty = 1 for every task.
+  TORCH_ARG(std::vector<double>, task_weights) = {};
+  /// THOR's consistency: two forward passes per batch with independent draws of
+  /// any stochastic gate; the loss is both passes' task losses plus alpha times
+  /// each task's symmetric divergence between the passes' predictions.
+  TORCH_ARG(bool, consistency) = false;
+  TORCH_ARG(double, consistency_alpha) = 1.0;
   /// Seeds the model init (before the trainer is built), batch order and gate noise.
   TORCH_ARG(int64_t, seed) = 0;
   /// Where checkpoint.pt, best.pt and metrics.jsonl go; "" writes nothing.
@@ -89,6 +97,9 @@ class MultiTaskTrainer {
   /// Runs the rest of epoch p.epoch + 1 from batch p.batch; returns its mean loss.
   /// On a stop signal saves a mid-epoch checkpoint and throws Interrupted.
   double train_epoch(const data::MultiTaskDataset& train, Progress& p);
+  /// The training loss of one batch: weighted task losses + aux, or THOR's
+  /// two-pass loss under `consistency`.
+  at::Tensor batch_loss(const data::MultiTaskDataset& batch);
 
   /// Collective; rank 0 writes best.pt.
   void save_best();
