@@ -16,7 +16,7 @@ namespace {
 
 struct SynthArgs {
   std::string out = "data/synth-movielens";
-  int64_t users = 2000, items = 1000, mean_ratings = 50, seed = 0;
+  int64_t users = 2000, items = 1000, mean_ratings = 50, segments = 1, seed = 0;
   double task_correlation = 0.5;
 };
 
@@ -46,12 +46,14 @@ void run_synth(const SynthArgs& args) {
                                                         .items(args.items)
                                                         .mean_ratings(args.mean_ratings)
                                                         .task_correlation(args.task_correlation)
+                                                        .segments(args.segments)
                                                         .seed(args.seed));
   data::write_movielens_1m(synth.data, args.out);
   const double secs =
       std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  std::cout << fmt::format("wrote {}/{{ratings,users,movies}}.dat (task correlation {}, seed {}) in {:.2f} s\n",
-                           args.out, args.task_correlation, args.seed, secs);
+  std::cout << fmt::format(
+      "wrote {}/{{ratings,users,movies}}.dat (task correlation {}, {} segment(s), seed {}) in {:.2f} s\n",
+      args.out, args.task_correlation, args.segments, args.seed, secs);
   // Read back through the loader, so the files are known to be valid ML-1M.
   print_dataset(args.out, 1, args.seed);
 }
@@ -69,6 +71,9 @@ void add_data_movielens_command(CLI::App& app) {
       ->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_option("--task-correlation", synth->task_correlation,
                   "correlation of the watch and rating affinities, in [-1, 1]")->capture_default_str();
+  cmd->add_option("--segments", synth->segments,
+                  "user populations (by age bucket) with their own item models, 1 to 7")
+      ->capture_default_str();
   cmd->add_option("--seed", synth->seed, "generator seed")->capture_default_str();
   cmd->callback([synth] { run_synth(*synth); });
 

@@ -63,6 +63,13 @@ void SynthMovieLensOptions::validate() const {
   MOEKIT_CHECK(task_correlation_ >= -1 && task_correlation_ <= 1, "task_correlation",
                "must be in [-1, 1], got {}", task_correlation_);
   MOEKIT_CHECK(rating_noise_ >= 0, "rating_noise", "must be >= 0, got {}", rating_noise_);
+  MOEKIT_CHECK(segments_ >= 1 && segments_ <= int64_t(ml1m_age_buckets().size()), "segments",
+               "must be in [1, {}] (one age bucket at least per segment), got {}",
+               ml1m_age_buckets().size(), segments_);
+}
+
+int64_t segment_of_age_bucket(int64_t bucket, int64_t segments) {
+  return bucket * segments / int64_t(ml1m_age_buckets().size());
 }
 
 SynthMovieLens generate_synth_movielens(const SynthMovieLensOptions& o) {
@@ -82,6 +89,7 @@ SynthMovieLens generate_synth_movielens(const SynthMovieLensOptions& o) {
   const at::Tensor genre_other = normal_matrix(rng, n_genres, d, 0.7);
 
   out.user_latent = normal_matrix(rng, n_users, d, 0.7);
+  std::vector<int64_t> user_segment;
   for (int64_t u = 0; u < n_users; ++u) {
     MovieLensUser user;
     user.id = u + 1;
@@ -91,11 +99,13 @@ SynthMovieLens generate_synth_movielens(const SynthMovieLensOptions& o) {
     user.age = ages[size_t(a)];
     user.occupation = occ;
     user.zip = fmt::format("{:05d}", rng.below(100000));
+    user_segment.push_back(segment_of_age_bucket(a, o.segments()));
     out.user_latent[u].add_(gender_emb[g] + age_emb[a] + occ_emb[occ]);
     out.data.users.push_back(std::move(user));
   }
 
   out.item_watch = normal_matrix(rng, n_items, d, 0.7);
+  std::vector<std::vector<int64_t>> item_genres;
   at::Tensor item_other = normal_matrix(rng, n_items, d, 0.7);
   for (int64_t i = 0; i < n_items; ++i) {
     MovieLensMovie movie;
@@ -108,6 +118,7 @@ SynthMovieLens generate_synth_movielens(const SynthMovieLensOptions& o) {
       if (std::find(picked.begin(), picked.end(), g) == picked.end()) picked.push_back(g);
     }
     std::sort(picked.begin(), picked.end());
+    item_genres.push_back(picked);
     for (int64_t g : picked) {
       movie.genres.push_back(genres[size_t(g)]);
       out.item_watch[i].add_(genre_watch[g]);
@@ -121,9 +132,39 @@ SynthMovieLens generate_synth_movielens(const SynthMovieLensOptions& o) {
   out.item_popularity = normal_matrix(rng, n_items, 1, 1.0).squeeze(1);
   out.item_quality = normal_matrix(rng, n_items, 1, 0.5).squeeze(1);
 
+  // Segments s >= 1 draw after everything S = 1 draws, so S = 1 is unchanged.
+  std::vector<at::Tensor> seg_watch{out.item_watch}, seg_rating{out.item_rating};
+  for (int64_t seg = 1; seg < o.segments(); ++seg) {
+    const at::Tensor g_watch = normal_matrix(rng, n_genres, d, 0.7);
+    const at::Tensor g_other = normal_matrix(rng, n_genres, d, 0.7);
+    at::Tensor a = normal_matrix(rng, n_items, d, 0.7), e = normal_matrix(rng, n_items, d, 0.7);
+    for (int64_t i = 0; i < n_items; ++i) {
+      for (int64_t g : item_genres[size_t(i)]) {
+        a[i].add_(g_watch[g]);
+        e[i].add_(g_other[g]);
+      }
+    }
+    seg_watch.push_back(a);
+    seg_rating.push_back(rho * a + std::sqrt(std::max(0.0, 1.0 - rho * rho)) * e);
+  }
+  out.segment_item_watch = at::stack(seg_watch);
+  out.segment_item_rating = at::stack(seg_rating);
+  out.user_segment = at::tensor(user_segment, at::kLong);
+
+  // Each user's affinities under its own segment's item model (segment 0's
+  // computed exactly as with one segment, so S = 1 keeps its bytes).
   const double scale = 1.0 / std::sqrt(double(d));
-  const at::Tensor watch_logit = at::matmul(out.user_latent, out.item_watch.t()) * scale + out.item_popularity;
-  const at::Tensor rating_aff = at::matmul(out.user_latent, out.item_rating.t()) * scale + out.item_quality;
+  const auto under_segments = [&](const at::Tensor& items, const at::Tensor& offset) {
+    std::vector<at::Tensor> per_segment;
+    for (int64_t seg = 0; seg < o.segments(); ++seg) {
+      per_segment.push_back(at::matmul(out.user_latent, items[seg].t()) * scale + offset);
+    }
+    const at::Tensor all = at::stack(per_segment);  // [S, users, items]
+    const at::Tensor index = out.user_segment.view({1, n_users, 1}).expand({1, n_users, n_items});
+    return all.gather(0, index).squeeze(0).contiguous();
+  };
+  const at::Tensor watch_logit = under_segments(out.segment_item_watch, out.item_popularity);
+  const at::Tensor rating_aff = under_segments(out.segment_item_rating, out.item_quality);
   auto watch = watch_logit.accessor<float, 2>();
   auto affinity = rating_aff.accessor<float, 2>();
   // Ratings per user: min + a geometric-like tail with the requested mean.

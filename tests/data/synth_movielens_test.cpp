@@ -3,6 +3,7 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <set>
 
@@ -21,14 +22,14 @@ double pearson(const at::Tensor& a, const at::Tensor& b) {
   return ((xc * yc).sum() / (xc.norm() * yc.norm())).item<double>();
 }
 
-TEST(DataSynthMovielens, GeneratorLoaderRoundTripIsExact) {
-  const SynthMovieLens s = generate_synth_movielens(small_options().seed(4));
-  const std::string dir = ::testing::TempDir() + "moekit_synth_roundtrip";
+// Writes `s` as ML-1M files and checks that the loader reads back every field.
+void expect_round_trip(const SynthMovieLens& s, const std::string& name) {
+  const std::string dir = ::testing::TempDir() + name;
   std::filesystem::remove_all(dir);
   write_movielens_1m(s.data, dir);
   const MovieLensData back = read_movielens(dir);
-  ASSERT_EQ(back.users.size(), 60u);
-  ASSERT_EQ(back.movies.size(), 80u);
+  ASSERT_EQ(back.users.size(), s.data.users.size());
+  ASSERT_EQ(back.movies.size(), s.data.movies.size());
   ASSERT_EQ(back.ratings.size(), s.data.ratings.size());
   for (size_t i = 0; i < back.users.size(); ++i) {
     EXPECT_EQ(back.users[i].id, s.data.users[i].id);
@@ -47,6 +48,49 @@ TEST(DataSynthMovielens, GeneratorLoaderRoundTripIsExact) {
     EXPECT_EQ(back.ratings[i].rating, s.data.ratings[i].rating);
     EXPECT_EQ(back.ratings[i].timestamp, s.data.ratings[i].timestamp);
   }
+}
+
+TEST(DataSynthMovielens, GeneratorLoaderRoundTripIsExact) {
+  expect_round_trip(generate_synth_movielens(small_options().seed(4)), "moekit_synth_roundtrip");
+}
+
+TEST(DataSynthMovielens, SegmentedDataRoundTripsAndSharesUsersAndItemsWithOneSegment) {
+  const SynthMovieLens one = generate_synth_movielens(small_options().seed(4));
+  const SynthMovieLens three = generate_synth_movielens(small_options().seed(4).segments(3));
+  expect_round_trip(three, "moekit_synth_segments_roundtrip");
+  // Segments draw after everything else: users, items and segment 0 are the same.
+  ASSERT_EQ(three.data.users.size(), one.data.users.size());
+  for (size_t u = 0; u < one.data.users.size(); ++u) {
+    EXPECT_EQ(three.data.users[u].age, one.data.users[u].age);
+  }
+  EXPECT_TRUE(torch::equal(three.user_latent, one.user_latent));
+  EXPECT_TRUE(torch::equal(three.segment_item_watch[0], one.item_watch));
+  EXPECT_EQ(three.segment_item_watch.size(0), 3);
+  EXPECT_FALSE(torch::equal(three.segment_item_watch[1], three.segment_item_watch[0]));
+  // Each user's segment follows its age bucket.
+  const auto& ages = ml1m_age_buckets();
+  for (size_t u = 0; u < one.data.users.size(); ++u) {
+    const auto bucket = std::find(ages.begin(), ages.end(), one.data.users[u].age) - ages.begin();
+    EXPECT_EQ(three.user_segment[int64_t(u)].item<int64_t>(), bucket * 3 / 7) << "user " << u + 1;
+  }
+}
+
+TEST(DataSynthMovielens, EachSegmentWatchesUnderItsOwnItemModel) {
+  const auto s = generate_synth_movielens(
+      SynthMovieLensOptions().users(300).items(200).mean_ratings(30).segments(2).seed(7));
+  const at::Tensor segment = s.user_segment;
+  ASSERT_GT(segment.sum().item<int64_t>(), 20);  // both segments populated
+  ASSERT_LT(segment.sum().item<int64_t>(), 280);
+  // A watched item's affinity under the user's own model beats the other model's.
+  double own = 0, other = 0;
+  for (const auto& r : s.data.ratings) {
+    const int64_t u = r.user - 1, i = r.movie - 1, seg = segment[u].item<int64_t>();
+    const at::Tensor latent = s.user_latent[u];
+    own += latent.dot(s.segment_item_watch[seg][i]).item<double>();
+    other += latent.dot(s.segment_item_watch[1 - seg][i]).item<double>();
+  }
+  const double n = double(s.data.ratings.size());
+  EXPECT_GT(own / n, other / n + 0.5) << "own " << own / n << ", other " << other / n;
 }
 
 TEST(DataSynthMovielens, EveryUserRatesAtLeastMinRatingsDistinctMovies) {
@@ -102,6 +146,8 @@ TEST(DataSynthMovielens, RejectsBadOptionsNamingTheField) {
     EXPECT_EQ(e.where(), "task_correlation");
   }
   EXPECT_THROW(generate_synth_movielens(SynthMovieLensOptions().items(10).min_ratings(20)), Error);
+  EXPECT_THROW(generate_synth_movielens(SynthMovieLensOptions().segments(8)), Error);
+  EXPECT_THROW(generate_synth_movielens(SynthMovieLensOptions().segments(0)), Error);
 }
 
 }  // namespace
