@@ -1,6 +1,6 @@
 // `moekit compare CONFIG.yaml --gates a,b --seeds N [--local-search|--both]
 // [--from-tune DIR] [--pairs A:B,...] [--set key=value ...] [--out DIR]
-// [--continue-from runs.jsonl]`: gates x seeds, mean ± std of test metrics and
+// [--continue-from runs.jsonl] [--record DIR]`: gates x seeds, mean ± std of test metrics and
 // paired differences.
 #include <fmt/format.h>
 
@@ -28,6 +28,7 @@ struct CompareArgs {
   std::vector<std::string> sets;
   std::string out;
   std::string continue_from;
+  std::string record;
 };
 
 // "A:B" -> {A, B}; arms are group labels such as "comet + LS".
@@ -57,6 +58,7 @@ void run_compare_command(const CompareArgs& args) {
                            .from_tune(args.from_tune)
                            .pairs(parse_pairs(args.pairs))
                            .continue_from(args.continue_from)
+                           .record_dir(args.record)
                            .seeds(args.seeds)
                            .local_search(args.both ? std::vector<bool>{false, true}
                                                    : std::vector<bool>{args.local_search})
@@ -92,18 +94,22 @@ void add_compare_command(CLI::App& app) {
            args->gates = gates;
            args->gates_given = true;
          },
-         "comma-separated gate names (default softmax,topk,hash,dselectk,comet; with "
-         "--from-tune: every tuned gate)")
+         "comma-separated arms: gate names, crossed with --local-search/--both, or written "
+         "out (topk+ls, random+consistency); default softmax,topk,hash,dselectk,comet; with "
+         "--from-tune: every tuned arm")
       ->delimiter(',');
   cmd->add_option("--from-tune", args->from_tune,
-                  "a tune output folder: rerun each arm's best trial (by validation loss)");
+                  "tune folders or trials.jsonl files, comma-separated: rerun each arm's best "
+                  "trial (by validation loss)");
   cmd->add_option("--pairs", args->pairs,
                   "arms compared seed by seed, A:B,... (default: comet + LS:dselectk, "
                   "dselectk:topk, dselectk:hash, comet:topk)")
       ->delimiter(',');
   cmd->add_option("--continue-from", args->continue_from,
-                  "a runs.jsonl whose runs are taken as done (e.g. a committed copy)")
-      ->check(CLI::ExistingFile);
+                  "runs.jsonl files (comma-separated) whose runs are taken as done (e.g. a committed copy)");
+  cmd->add_option("--record", args->record,
+                  "a folder kept in git (e.g. docs/results/<study>/compare): the study continues from "
+                  "its runs.jsonl and copies its tables, runs.jsonl and plot there as they are written");
   cmd->add_option("--seeds", args->seeds, "seeds per gate (0..N-1)")->capture_default_str()->check(CLI::PositiveNumber);
   cmd->add_flag("--local-search", args->local_search, "run every gate with the local-search wrapper");
   cmd->add_flag("--both", args->both, "run every gate without and with local search");

@@ -1,5 +1,6 @@
 // `moekit tune CONFIG.yaml --trials N [--gates a,b] [--local-search|--both]
-// [--seed S] [--set key=value ...] [--out DIR] [--continue-from trials.jsonl]`:
+// [--seed S] [--set key=value ...] [--out DIR] [--continue-from trials.jsonl]
+// [--record DIR]`:
 // random search over `search:`, paired across arms, resumable.
 #include <fmt/format.h>
 
@@ -26,6 +27,7 @@ struct TuneArgs {
   std::vector<std::string> sets;
   std::string out;
   std::string continue_from;
+  std::string record;
 };
 
 void run_tune_command(const TuneArgs& args) {
@@ -43,7 +45,8 @@ void run_tune_command(const TuneArgs& args) {
                            .local_search(args.both ? std::vector<bool>{false, true}
                                                    : std::vector<bool>{args.local_search})
                            .out_dir(out)
-                           .continue_from(args.continue_from);
+                           .continue_from(args.continue_from)
+                           .record_dir(args.record);
   const auto result = train::run_tune(config, options, [](const std::string& line) {
     std::cerr << line << std::endl;
   });
@@ -65,7 +68,9 @@ void add_tune_command(CLI::App& app) {
       ->required()
       ->check(CLI::ExistingFile);
   cmd->add_option("--trials", args->trials, "trials per gate")->required()->check(CLI::PositiveNumber);
-  cmd->add_option("--gates", args->gates, "comma-separated gate names")->delimiter(',')->capture_default_str();
+  cmd->add_option("--gates", args->gates,
+                  "comma-separated arms: gate names, crossed with --local-search/--both, or written "
+                  "out (topk+ls, random+consistency)")->delimiter(',')->capture_default_str();
   cmd->add_flag("--local-search", args->local_search, "run every gate with the local-search wrapper");
   cmd->add_flag("--both", args->both, "run every gate without and with local search");
   cmd->add_option("--seed", args->seed, "the sampler's seed")->capture_default_str();
@@ -76,8 +81,10 @@ void add_tune_command(CLI::App& app) {
   cmd->add_option("--out", args->out,
                   "output directory (default runs/tune-<config name>); rerunning continues it");
   cmd->add_option("--continue-from", args->continue_from,
-                  "a trials.jsonl whose trials are taken as done (e.g. a committed copy)")
-      ->check(CLI::ExistingFile);
+                  "trials.jsonl files (comma-separated) whose trials are taken as done (e.g. a committed copy)");
+  cmd->add_option("--record", args->record,
+                  "a folder kept in git (e.g. docs/results/<study>/tune): the study continues from "
+                  "its trials.jsonl and copies its tables, trials.jsonl and plot there as they are written");
   cmd->callback([args] { run_tune_command(*args); });
 }
 

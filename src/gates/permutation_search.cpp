@@ -6,6 +6,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <limits>
 #include <utility>
 
 #include "moekit/core/error.h"
@@ -264,6 +265,48 @@ void PermutationSearchGate::pretty_print(std::ostream& stream) const {
 std::shared_ptr<Gate> wrap_with_permutation_search(std::shared_ptr<Gate> inner,
                                                    const GateOptions& options) {
   return std::make_shared<PermutationSearchGate>(std::move(inner), options);
+}
+
+namespace {
+
+std::vector<PermutationSearchGate*> search_owners(torch::nn::Module& model) {
+  // modules(false) and `model` itself: a model built on the stack has no
+  // shared_ptr to itself for modules() to return.
+  std::vector<torch::nn::Module*> all{&model};
+  for (const auto& module : model.modules(/*include_self=*/false)) all.push_back(module.get());
+  std::vector<PermutationSearchGate*> owners;
+  for (auto* module : all) {
+    auto* gate = dynamic_cast<PermutationSearchGate*>(module);
+    if (gate && gate->owns_permutation()) owners.push_back(gate);
+  }
+  return owners;
+}
+
+}  // namespace
+
+std::vector<at::Tensor> search_assignments(torch::nn::Module& model) {
+  std::vector<at::Tensor> out;
+  for (auto* gate : search_owners(model)) out.push_back(gate->eval_permutation());
+  return out;
+}
+
+bool search_hardened(torch::nn::Module& model) {
+  for (auto* gate : search_owners(model)) {
+    if (!gate->hardened()) return false;
+  }
+  return true;
+}
+
+double mean_hamming_distance(const std::vector<at::Tensor>& before,
+                             const std::vector<at::Tensor>& after) {
+  MOEKIT_CHECK(before.size() == after.size(), "mean_hamming_distance",
+               "{} permutations before, {} after", before.size(), after.size());
+  if (before.empty()) return std::numeric_limits<double>::quiet_NaN();
+  double sum = 0;
+  for (size_t i = 0; i < before.size(); ++i) {
+    sum += static_cast<double>(before[i].ne(after[i]).sum().item<int64_t>());
+  }
+  return sum / static_cast<double>(before.size());
 }
 
 }  // namespace moekit::gates

@@ -32,7 +32,9 @@ std::pair<double, double> mean_std(const std::vector<double>& v) {
   return {mean, sd};
 }
 
-std::string group_name(const RunRecord& r) { return group_label(r.gate, r.local_search); }
+StudyArm arm_of(const RunRecord& r) { return {r.gate, r.local_search, r.consistency}; }
+
+std::string group_name(const RunRecord& r) { return arm_of(r).label(); }
 
 // CSV cells may hold commas only when quoted.
 std::string csv_cell(const std::string& s) {
@@ -44,14 +46,13 @@ std::string csv_cell(const std::string& s) {
 
 }  // namespace
 
-std::string group_label(const std::string& gate, bool local_search) {
-  return gate + (local_search ? " + LS" : "");
-}
-
 void CompareOptions::validate() const {
   MOEKIT_CHECK(!gates().empty() || !from_tune().empty(), "gates", "must name at least one gate");
   MOEKIT_CHECK(seeds() >= 1, "seeds", "must be >= 1, got {}", seeds());
   MOEKIT_CHECK(!local_search().empty(), "local_search", "must hold at least one setting");
+  MOEKIT_CHECK(record_dir().empty() || !out_dir().empty(), "record_dir",
+               "needs an output folder (out_dir) for the runs");
+  check_records_exist(continue_from(), "continue_from");
 }
 
 std::vector<std::vector<std::string>> default_pairs() {
@@ -92,9 +93,9 @@ RunRecord run_once(const Config& base, const std::vector<std::string>& overrides
 
 /// The run folder of one (gate, local search, seed) under a study's output folder.
 std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
-                          const std::string& gate, bool local_search, const std::string& index) {
+                          const StudyArm& arm, const std::string& index) {
   if (out_dir.empty()) return "";
-  return (fs::path(out_dir) / subdir / (gate + (local_search ? "-ls-" : "-") + index)).string();
+  return (fs::path(out_dir) / subdir / (arm.dir_name() + "-" + index)).string();
 }
 
 namespace {
@@ -299,41 +300,53 @@ std::string runs_csv(const std::vector<RunRecord>& runs) {
   if (!runs.empty()) {
     for (const auto& [name, value] : runs.front().test.values) out += ",test_" + name;
   }
-  out += ",active_experts,epochs,train_seconds\n";
+  out += ",active_experts,permutation_moved,permutation_hardened,epochs,train_seconds\n";
   for (const auto& r : runs) {
     std::string params;
     for (const auto& [k, v] : r.params) params += (params.empty() ? "" : " ") + k + "=" + v;
     out += fmt::format("{},{},{},{},{:.6g},{:.6g}", r.gate, r.local_search ? 1 : 0, r.seed,
                        csv_cell(params), r.valid_loss, r.test.loss);
     for (const auto& [name, value] : r.test.values) out += fmt::format(",{:.6g}", value);
-    out += fmt::format(",{:.4g},{},{:.3f}\n", r.test.active_experts, r.epochs, r.train_seconds);
+    out += fmt::format(",{:.4g},{},{},{},{:.3f}\n", r.test.active_experts,
+                       r.local_search ? fmt::format("{:g}", r.permutation_moved) : "",
+                       r.local_search ? (r.permutation_hardened ? "1" : "0") : "", r.epochs,
+                       r.train_seconds);
   }
   return out;
 }
 
 namespace {
 
-// One arm of a comparison: a gate, with or without local search, and the
-// tuned values it runs with (from_tune).
+// ", Π moved 3 (hardened)" for a local-search run.
+std::string search_note(const RunRecord& r) {
+  if (!r.local_search) return "";
+  return fmt::format(", Π moved {:g} ({})", r.permutation_moved,
+                     r.permutation_hardened ? "hardened" : "not hardened");
+}
+
+// One arm of a comparison and the tuned values it runs with (from_tune).
 struct Arm {
-  std::string gate;
-  bool local_search = false;
+  StudyArm arm;
   std::vector<std::pair<std::string, std::string>> params;
 };
 
 std::vector<Arm> compare_arms(const CompareOptions& options) {
   std::vector<Arm> arms;
   if (options.from_tune().empty()) {
-    for (const auto& gate : options.gates()) {
-      for (const bool ls : options.local_search()) arms.push_back({gate, ls, {}});
-    }
+    for (const auto& arm : study_arms(options.gates(), options.local_search())) arms.push_back({arm, {}});
     return arms;
   }
   const auto& keep = options.gates();
-  for (const RunRecord& best : best_trials(options.from_tune())) {
-    if (keep.empty() || std::find(keep.begin(), keep.end(), best.gate) != keep.end()) {
-      arms.push_back({best.gate, best.local_search, best.params});
-    }
+  std::vector<RunRecord> tuned;
+  for (const auto& source : split_paths(options.from_tune())) {
+    for (const RunRecord& best : best_trials(source)) tuned.push_back(best);
+  }
+  for (const RunRecord& best : tuned) {
+    const StudyArm arm = arm_of(best);
+    const auto kept = [&](const std::string& entry) {
+      return entry == arm.gate || parse_study_arm(entry, "gates").label() == arm.label();
+    };
+    if (keep.empty() || std::any_of(keep.begin(), keep.end(), kept)) arms.push_back({arm, best.params});
   }
   MOEKIT_CHECK(!arms.empty(), options.from_tune(), "holds none of the gates asked for");
   return arms;
@@ -347,8 +360,11 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
   const fs::path out(options.out_dir());
   StudyLog log;
   log.load(options.continue_from());
+  if (!options.record_dir().empty()) log.load((fs::path(options.record_dir()) / "runs.jsonl").string());
   if (!options.out_dir().empty()) log.load((out / "runs.jsonl").string());
   CompareResult result;
+  const std::vector<std::string> small_files{"compare.md", "compare.csv", "compare_summary.csv",
+                                             "runs.jsonl", "compare.svg"};
   // Tables are rewritten after every run, so a long study that is stopped
   // part-way still leaves the finished runs' table behind.
   const auto write_tables = [&] {
@@ -361,20 +377,18 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
     write_text_atomically((out / "compare.csv").string(), runs_csv(result.runs));
     write_text_atomically((out / "compare_summary.csv").string(), summary_csv(result.runs));
     log.write((out / "runs.jsonl").string());
+    copy_study_files(options.out_dir(), options.record_dir(), small_files);
   };
   for (const Arm& arm : compare_arms(options)) {
-    const std::string group = group_label(arm.gate, arm.local_search);
+    const std::string group = arm.arm.label();
     for (int64_t seed = 0; seed < options.seeds(); ++seed) {
-      std::vector<std::string> overrides{"gate.name=" + arm.gate,
-                                         fmt::format("gate.local_search={}", arm.local_search),
-                                         fmt::format("train.seed={}", seed)};
+      std::vector<std::string> overrides = arm.arm.overrides();
+      overrides.push_back(fmt::format("train.seed={}", seed));
       for (const auto& [key, value] : arm.params) overrides.push_back(key + "=" + value);
       try {
         result.runs.push_back(run_once(
             config, overrides,
-            study_run_dir(options.out_dir(), "runs", arm.gate, arm.local_search,
-                          fmt::format("seed{}", seed)),
-            &log));
+            study_run_dir(options.out_dir(), "runs", arm.arm, fmt::format("seed{}", seed)), &log));
       } catch (const Error& e) {
         // One gate that cannot run here (e.g. hash without ids) should not cost
         // the others' results: skip its remaining seeds, report it at the end.
@@ -388,13 +402,15 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
       if (!log.find(request)) log.add(r, request);
       write_tables();
       if (progress) {
-        progress(fmt::format("{} seed {}: valid loss {:.4f}, test loss {:.4f}, {} epochs, {:.1f} s",
-                             group, seed, r.valid_loss, r.test.loss, r.epochs, r.train_seconds));
+        progress(fmt::format("{} seed {}: valid loss {:.4f}, test loss {:.4f}, {} epochs, {:.1f} s{}",
+                             group, seed, r.valid_loss, r.test.loss, r.epochs, r.train_seconds,
+                             search_note(r)));
       }
     }
   }
   if (!options.out_dir().empty() && !result.runs.empty()) {
     result.plot_written = plot_summary(out, group_stats(result.runs));
+    copy_study_files(options.out_dir(), options.record_dir(), small_files);
   }
   return result;
 }

@@ -16,6 +16,7 @@
 #include "moekit/data/parallel_corpus.h"
 #include "moekit/dist/expert_parallel.h"
 #include "moekit/gates/gate.h"
+#include "moekit/gates/permutation_search.h"
 #include "moekit/train/experiment.h"
 #include "moekit/train/translation_experiment.h"
 
@@ -61,8 +62,13 @@ Json identify(const RunRecord& r, const std::string& family) {
   j["family"] = family;
   j["gate"] = r.gate;
   j["local_search"] = r.local_search;
+  if (r.consistency) j["consistency"] = true;
   j["seed"] = r.seed;
   j["routed_experts"] = r.routed_experts;
+  if (r.local_search) {
+    j["permutation_moved"] = r.permutation_moved;
+    j["permutation_hardened"] = r.permutation_hardened;
+  }
   return j;
 }
 
@@ -70,8 +76,11 @@ RunRecord record_from(const Json& j) {
   RunRecord r;
   r.gate = j.at("gate").get<std::string>();
   r.local_search = j.at("local_search").get<bool>();
+  r.consistency = j.value("consistency", false);
   r.seed = j.at("seed").get<int64_t>();
   r.routed_experts = j.value("routed_experts", int64_t{0});
+  if (j.contains("permutation_moved")) r.permutation_moved = number(j.at("permutation_moved"));
+  r.permutation_hardened = j.value("permutation_hardened", false);
   if (j.contains("params")) {
     for (const auto& [key, value] : j.at("params").items()) r.params.emplace_back(key, value.get<std::string>());
   }
@@ -99,6 +108,13 @@ void write_config(const Config& config, const RunOptions& options, bool writer) 
   }
 }
 
+// How far local search moved each Π from its initial argmax, and whether it hardened.
+void record_search(torch::nn::Module& model, const std::vector<at::Tensor>& initial, RunRecord& r) {
+  if (initial.empty()) return;
+  r.permutation_moved = gates::mean_hamming_distance(initial, gates::search_assignments(model));
+  r.permutation_hardened = gates::search_hardened(model);
+}
+
 RunRecord run_multi_task(const Config& config, const RunOptions& options,
                          const std::shared_ptr<dist::Group>& group, std::string* text) {
   MultiTaskExperiment ex = load_experiment(config);
@@ -114,13 +130,17 @@ RunRecord run_multi_task(const Config& config, const RunOptions& options,
   dist::broadcast_module(*group, *model);
   dist::shard_moe_experts(group, *model);
   MultiTaskTrainer trainer(model, ex.trainer_options.run_dir(options.run_dir), group);
+  // Taken before a resume loads the checkpoint: the seeded init gives the same Π.
+  const auto initial_assignments = gates::search_assignments(*model);
   const auto start = std::chrono::steady_clock::now();
   const FitResult fit = trainer.fit(ex.train, ex.valid, options.resume);
   RunRecord r;
+  record_search(*model, initial_assignments, r);
   r.train_seconds = seconds_since(start);
   r.test = trainer.evaluate(ex.test);
   r.gate = ex.model_options.gate();
   r.local_search = ex.model_options.gate_options().local_search();
+  r.consistency = ex.trainer_options.consistency();
   r.seed = ex.trainer_options.seed();
   r.valid_loss = fit.best_valid.loss;
   r.epochs = fit.epochs_run;
@@ -163,12 +183,15 @@ RunRecord run_translation(const Config& config, const RunOptions& options,
   dist::shard_moe_experts(group, *model);
   TranslationTrainerOptions trainer_options = ex.trainer;
   TranslationTrainer trainer(model, tokenizer, trainer_options.run_dir(options.run_dir), group);
+  const auto initial_assignments = gates::search_assignments(*model);
   const auto start = std::chrono::steady_clock::now();
   const TranslationFitResult fit = trainer.fit(train, valid, options.resume);
   RunRecord r;
+  record_search(*model, initial_assignments, r);
   r.train_seconds = seconds_since(start);
   r.gate = model_options.gate();
   r.local_search = model_options.gate_options().local_search();
+  r.consistency = ex.trainer.consistency();
   r.seed = ex.trainer.seed();
   r.valid_loss = fit.best_loss;
   r.epochs = fit.steps;

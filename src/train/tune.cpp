@@ -113,7 +113,10 @@ std::string SearchDim::draw(uint64_t seed, int64_t trial) const {
   return sample(rng);
 }
 
-bool SearchDim::applies_to(const std::string& gate, bool local_search) const {
+bool SearchDim::applies_to(const StudyArm& arm) const {
+  const std::string& gate = arm.gate;
+  const bool local_search = arm.local_search;
+  if (key == "train.consistency_alpha") return arm.consistency;
   const auto dot = key.find('.');
   if (key.substr(0, dot) != "gate") return true;
   const std::string rest = key.substr(dot + 1);
@@ -181,6 +184,9 @@ void TuneOptions::validate() const {
   MOEKIT_CHECK(trials() >= 1, "trials", "must be >= 1, got {}", trials());
   MOEKIT_CHECK(top_fraction() > 0 && top_fraction() <= 1, "top_fraction",
                "must lie in (0, 1], got {}", top_fraction());
+  MOEKIT_CHECK(record_dir().empty() || !out_dir().empty(), "record_dir",
+               "needs an output folder (out_dir) for the runs");
+  check_records_exist(continue_from(), "continue_from");
 }
 
 std::vector<size_t> top_fraction(const std::vector<double>& losses, double fraction) {
@@ -221,44 +227,45 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
   const fs::path out(options.out_dir());
   StudyLog log;
   log.load(options.continue_from());
+  if (!options.record_dir().empty()) log.load((fs::path(options.record_dir()) / "trials.jsonl").string());
   if (!options.out_dir().empty()) log.load((out / "trials.jsonl").string());
   TuneResult result;
   std::vector<std::pair<std::string, std::vector<size_t>>> groups;
-  for (const auto& gate : options.gates()) {
-    for (const bool ls : options.local_search()) {
-      groups.push_back({group_label(gate, ls), {}});
-      for (int64_t t = 0; t < options.trials(); ++t) {
-        std::vector<std::string> overrides{"gate.name=" + gate,
-                                           fmt::format("gate.local_search={}", ls),
-                                           fmt::format("train.seed={}", t)};
-        std::vector<std::pair<std::string, std::string>> params;
-        for (const auto& dim : space) {
-          if (!dim.applies_to(gate, ls)) continue;
-          params.push_back({dim.key, dim.draw(options.seed(), t)});
-          overrides.push_back(dim.key + "=" + params.back().second);
+  for (const StudyArm& arm : study_arms(options.gates(), options.local_search())) {
+    groups.push_back({arm.label(), {}});
+    for (int64_t t = 0; t < options.trials(); ++t) {
+      std::vector<std::string> overrides = arm.overrides();
+      overrides.push_back(fmt::format("train.seed={}", t));
+      std::vector<std::pair<std::string, std::string>> params;
+      for (const auto& dim : space) {
+        if (!dim.applies_to(arm)) continue;
+        params.push_back({dim.key, dim.draw(options.seed(), t)});
+        overrides.push_back(dim.key + "=" + params.back().second);
+      }
+      const std::string request = run_request(config, overrides);
+      try {
+        result.trials.push_back(run_once(
+            config, overrides,
+            study_run_dir(options.out_dir(), "trials", arm, fmt::format("trial{}", t)), &log));
+      } catch (const Error& e) {
+        throw e.with_prefix(fmt::format("tune {} trial {}", groups.back().first, t));
+      }
+      RunRecord& r = result.trials.back();
+      r.params = params;
+      groups.back().second.push_back(result.trials.size() - 1);
+      if (!log.find(request)) {
+        log.add(r, request);
+        if (!options.out_dir().empty()) {
+          log.write((out / "trials.jsonl").string());
+          copy_study_files(options.out_dir(), options.record_dir(), {"trials.jsonl"});
         }
-        const std::string request = run_request(config, overrides);
-        try {
-          result.trials.push_back(run_once(
-              config, overrides,
-              study_run_dir(options.out_dir(), "trials", gate, ls, fmt::format("trial{}", t)), &log));
-        } catch (const Error& e) {
-          throw e.with_prefix(fmt::format("tune {} trial {}", groups.back().first, t));
-        }
-        RunRecord& r = result.trials.back();
-        r.params = params;
-        groups.back().second.push_back(result.trials.size() - 1);
-        if (!log.find(request)) {
-          log.add(r, request);
-          if (!options.out_dir().empty()) log.write((out / "trials.jsonl").string());
-        }
-        if (progress) {
-          std::string p;
-          for (const auto& [k, v] : params) p += " " + k + "=" + v;
-          progress(fmt::format("{} trial {}/{}:{} -> valid loss {:.4f} ({:.1f} s)",
-                               groups.back().first, t + 1, options.trials(), p, r.valid_loss,
-                               r.train_seconds));
-        }
+      }
+      if (progress) {
+        std::string p;
+        for (const auto& [k, v] : params) p += " " + k + "=" + v;
+        progress(fmt::format("{} trial {}/{}:{} -> valid loss {:.4f} ({:.1f} s)",
+                             groups.back().first, t + 1, options.trials(), p, r.valid_loss,
+                             r.train_seconds));
       }
     }
   }
@@ -298,6 +305,9 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
     write_text_atomically((dir / "tune_summary.md").string(), result.summary);
     write_text_atomically((dir / "expected_best.csv").string(), curve_csv(result.expected_best));
     result.plot_written = plot_curves(dir, result.expected_best.size());
+    copy_study_files(options.out_dir(), options.record_dir(),
+                     {"tune_trials.csv", "trials.jsonl", "tune_summary.md", "expected_best.csv",
+                      "expected_best.svg"});
   }
   return result;
 }

@@ -456,6 +456,36 @@ TEST(GatePermutationSearch, HardenedGradMatchesFiniteDifferences) {
       inputs);
 }
 
+TEST(GatePermutationSearch, AssignmentsStartAtTheInitialArgmaxAndMoveToTheHardenedOne) {
+  const int64_t n = 4;
+  auto task_gates = make_task_gates("topk", GateOptions(3, n).k(2).local_search(true).search_steps(3), 3);
+  torch::nn::Module model;
+  for (size_t t = 0; t < task_gates.size(); ++t) model.register_module("gate" + std::to_string(t), task_gates[t]);
+  auto owner = as_search(task_gates[0]);
+  // L/τ favours the identity: that is the initial argmax.
+  owner->set_permutation_logits(torch::eye(n) * 0.05);
+  const auto before = search_assignments(model);
+  ASSERT_EQ(before.size(), 1u);  // the task gates share the owner's Π
+  EXPECT_TRUE(torch::equal(before[0], torch::arange(n)));
+  EXPECT_FALSE(search_hardened(model));
+  // The search moves to (1 0 3 2): every expert changes, a distance of 4.
+  owner->set_permutation_logits(torch::eye(n).index_select(0, torch::tensor({1, 0, 3, 2})) * 0.05);
+  while (!owner->hardened()) owner->optimizer_step();
+  const auto after = search_assignments(model);
+  EXPECT_TRUE(torch::equal(after[0], torch::tensor({1, 0, 3, 2})));
+  EXPECT_TRUE(search_hardened(model));
+  EXPECT_EQ(mean_hamming_distance(before, after), 4.0);
+  // The mean over several Π's; none gives NaN (a model without local search).
+  EXPECT_EQ(mean_hamming_distance({torch::arange(3), torch::arange(3)},
+                                  {torch::tensor({0, 2, 1}), torch::arange(3)}),
+            1.0);
+  EXPECT_TRUE(std::isnan(mean_hamming_distance({}, {})));
+  torch::nn::Module bare;
+  bare.register_module("gate", make_gate("topk", GateOptions(3, n).k(2)));
+  EXPECT_TRUE(search_assignments(bare).empty());
+  EXPECT_TRUE(search_hardened(bare));
+}
+
 TEST(GatePermutationSearch, PrettyPrintShowsScheduleAndInnerGate) {
   auto gate = make_gate("softmax", GateOptions(3, 4).local_search(true).search_steps(77));
   std::ostringstream out;

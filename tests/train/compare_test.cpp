@@ -178,6 +178,26 @@ TEST(TrainCompare, RecordsCarryTheGatesRoutedExperts) {
   EXPECT_EQ(run_once(tiny_config(), {"gate.name=softmax"}).routed_experts, 0);
 }
 
+TEST(TrainCompare, LocalSearchRunsRecordHowFarTheirPermutationMoved) {
+  // 256 rows in batches of 64: search_epochs 1 hardens Π after 4 steps.
+  const RunRecord ls = run_once(
+      tiny_config(), {"gate.name=topk", "gate.local_search=true", "gate.search_epochs=1"});
+  EXPECT_TRUE(ls.permutation_hardened);
+  EXPECT_GE(ls.permutation_moved, 0.0);
+  EXPECT_LE(ls.permutation_moved, 4.0);
+  // The record survives its JSON form (results.json, runs.jsonl).
+  const RunRecord back = run_record_from_json(run_record_to_json(ls, ""), "test");
+  EXPECT_EQ(back.permutation_moved, ls.permutation_moved);
+  EXPECT_TRUE(back.permutation_hardened);
+  // Not hardened yet: the record says so.
+  const RunRecord early = run_once(
+      tiny_config(), {"gate.name=topk", "gate.local_search=true", "gate.search_epochs=5"});
+  EXPECT_FALSE(early.permutation_hardened);
+  const RunRecord plain = run_once(tiny_config(), {"gate.name=topk"});
+  EXPECT_TRUE(std::isnan(plain.permutation_moved));
+  EXPECT_NE(runs_csv({ls}).find(",permutation_moved,permutation_hardened,"), std::string::npos);
+}
+
 TEST(TrainCompare, FromTuneRerunsEachArmsBestTrialWithNewSeeds) {
   const fs::path dir = fs::path(::testing::TempDir()) / "compare_from_tune";
   fs::remove_all(dir);
@@ -230,6 +250,18 @@ TEST(TrainCompare, ContinuesFromACommittedRunsFile) {
   EXPECT_EQ(continued.runs[1].train_seconds, full.runs[1].train_seconds);  // not retrained
   EXPECT_FALSE(fs::exists(dir / "b" / "runs"));
   EXPECT_EQ(read(dir / "b" / "runs.jsonl"), read(dir / "a" / "runs.jsonl"));
+  // Two processes' records (each arm ran in one) merge into one table, no training.
+  run_compare(tiny_config(), CompareOptions().gates({"topk"}).seeds(2).out_dir((dir / "c").string()));
+  const auto merged = run_compare(
+      tiny_config(),
+      CompareOptions().gates({"softmax", "topk"}).seeds(2).continue_from(
+          (dir / "a" / "runs.jsonl").string() + "," + (dir / "c" / "runs.jsonl").string()));
+  ASSERT_EQ(merged.runs.size(), 4u);
+  EXPECT_EQ(merged.runs[3].train_seconds,
+            read_run_record((dir / "c" / "runs" / "topk-seed1" / "results.json").string()).train_seconds);
+  // A record that is not there is an error naming it, not an empty start.
+  EXPECT_THROW(run_compare(tiny_config(), CompareOptions().continue_from((dir / "missing.jsonl").string())),
+               Error);
 }
 
 }  // namespace

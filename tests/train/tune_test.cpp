@@ -136,11 +136,14 @@ TEST(TrainTune, TrialDrawsDependOnSeedTrialAndKeyOnly) {
 TEST(TrainTune, ArmsTuneOnlyTheKeysTheirGateReads) {
   const auto dims = parse_search_space(tiny_config(
       "  train.lr: [0.001, 0.01]\n  gate.noisy: [true, false]\n  gate.gamma: [0.1, 1.0]\n"
-      "  gate.search_epochs: [0.5, 1.0]\n  gate.comet.entropy_weight: [0.1, 1.0]\n"));
-  const auto keys = [&](const std::string& gate, bool ls) {
+      "  gate.search_epochs: [0.5, 1.0]\n  gate.comet.entropy_weight: [0.1, 1.0]\n"
+      "  train.consistency_alpha: [0.5, 2.0]\n"));
+  const auto keys = [&](const std::string& arm, bool ls) {
+    StudyArm a = parse_study_arm(arm, "test");
+    a.local_search = a.local_search || ls;
     std::vector<std::string> out;
     for (const auto& d : dims) {
-      if (d.applies_to(gate, ls)) out.push_back(d.key);
+      if (d.applies_to(a)) out.push_back(d.key);
     }
     return out;
   };
@@ -150,6 +153,38 @@ TEST(TrainTune, ArmsTuneOnlyTheKeysTheirGateReads) {
   EXPECT_EQ(keys("topk", true), (V{"train.lr", "gate.noisy", "gate.search_epochs"}));
   EXPECT_EQ(keys("comet", false), (V{"train.lr", "gate.gamma", "gate.comet.entropy_weight"}));
   EXPECT_EQ(keys("dselectk", false), (V{"train.lr", "gate.gamma"}));
+  EXPECT_EQ(keys("softmax+consistency", false), (V{"train.lr", "train.consistency_alpha"}));
+}
+
+TEST(TrainTune, ArmsAreWrittenOutOrCrossedWithLocalSearch) {
+  const auto arms = study_arms({"softmax", "topk+ls", "random+consistency"}, {false, true});
+  std::vector<std::string> labels;
+  for (const auto& a : arms) labels.push_back(a.label());
+  EXPECT_EQ(labels, (std::vector<std::string>{"softmax", "softmax + LS", "topk + LS",
+                                              "random + consistency"}));
+  EXPECT_EQ(arms[3].dir_name(), "random-consistency");
+  EXPECT_EQ(arms[3].overrides(), (std::vector<std::string>{"gate.name=random",
+                                                           "gate.local_search=false",
+                                                           "train.consistency=true"}));
+  EXPECT_EQ(arms[0].overrides().size(), 2u);  // plain arms keep their requests
+  const StudyArm both = parse_study_arm("comet+ls+consistency", "gates");
+  EXPECT_TRUE(both.local_search && both.consistency);
+  EXPECT_EQ(both.gate, "comet");
+  EXPECT_THROW(parse_study_arm("topk+fast", "gates"), Error);
+  EXPECT_THROW(parse_study_arm("+ls", "gates"), Error);
+}
+
+TEST(TrainTune, AConsistencyArmTrainsWithTwoPassesAndIsItsOwnRow) {
+  const auto result = run_tune(tiny_config("  train.lr: [0.001, 0.01]\n  train.consistency_alpha: [0.5, 2.0]\n"),
+                               TuneOptions().gates({"random", "random+consistency"}).trials(1));
+  ASSERT_EQ(result.trials.size(), 2u);
+  EXPECT_FALSE(result.trials[0].consistency);
+  EXPECT_TRUE(result.trials[1].consistency);
+  EXPECT_EQ(result.trials[0].params.size(), 1u);
+  EXPECT_EQ(result.trials[1].params.size(), 2u);
+  EXPECT_EQ(result.trials[0].params[0], result.trials[1].params[0]);  // paired lr
+  EXPECT_NE(result.trials[0].valid_loss, result.trials[1].valid_loss);
+  EXPECT_NE(result.summary.find("| random + consistency |"), std::string::npos) << result.summary;
 }
 
 TEST(TrainTune, TrialTOfEveryArmSharesTheDrawsAndTheSeed) {
@@ -211,6 +246,24 @@ TEST(TrainTune, ContinuesFromACommittedTrialsFileWithoutRetraining) {
                               TuneOptions(options).trials(1).continue_from(
                                   (dir / "committed" / "trials.jsonl").string()));
   EXPECT_EQ(other.trials[0].params.size(), 4u);
+}
+
+TEST(TrainTune, ARecordFolderGetsTheSmallFilesAndContinuesTheStudy) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "tune_record";
+  fs::remove_all(dir);
+  const Config config = tiny_config(kSpace);
+  const auto options = TuneOptions().gates({"softmax"}).seed(2).record_dir((dir / "record").string());
+  const auto first = run_tune(config, TuneOptions(options).trials(2).out_dir((dir / "a").string()));
+  for (const char* name : {"trials.jsonl", "tune_summary.md", "tune_trials.csv", "expected_best.csv"}) {
+    EXPECT_TRUE(fs::exists(dir / "record" / name)) << name;
+  }
+  EXPECT_FALSE(fs::exists(dir / "record" / "trials"));  // run folders stay in out_dir
+  // Another machine: a new out_dir, the same record; only trial 3 trains.
+  const auto more = run_tune(config, TuneOptions(options).trials(3).out_dir((dir / "b").string()));
+  EXPECT_FALSE(fs::exists(dir / "b" / "trials" / "softmax-trial1"));
+  EXPECT_TRUE(fs::exists(dir / "b" / "trials" / "softmax-trial2" / "results.json"));
+  EXPECT_EQ(outcomes({more.trials[0], more.trials[1]}), outcomes(first.trials));
+  EXPECT_THROW(run_tune(config, TuneOptions(options).trials(1)), Error);  // record without out_dir
 }
 
 TEST(TrainTune, TopTrialsAreSummarisedWithTheirStandardError) {

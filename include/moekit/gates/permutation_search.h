@@ -129,6 +129,19 @@ class PermutationSearchGate : public Gate {
 std::shared_ptr<Gate> wrap_with_permutation_search(std::shared_ptr<Gate> inner,
                                                    const GateOptions& options);
 
+/// What every Π-owning local-search gate in `model` (any depth, module order)
+/// routes with now (eval_permutation): before training, each Π's initial
+/// argmax; after the search, the hardened permutation.
+std::vector<at::Tensor> search_assignments(torch::nn::Module& model);
+
+/// Whether every Π-owning gate in `model` has hardened (true when none).
+bool search_hardened(torch::nn::Module& model);
+
+/// Mean over Π's of the Hamming distance between `before` and `after` (the
+/// experts whose assignment changed); NaN when there is no Π.
+double mean_hamming_distance(const std::vector<at::Tensor>& before,
+                             const std::vector<at::Tensor>& after);
+
 /// The reference's penalty on a soft permutation Π [n, n]:
 /// Σ_ij -Π_ij log(Π_ij + 1e-6) + Σ_ij -R_ij log(R_ij + 1e-6), R = Π / rowsum(Π).
 at::Tensor permutation_entropy(const at::Tensor& pi);

@@ -8,6 +8,7 @@
 
 #include "moekit/core/config.h"
 #include "moekit/train/experiment_run.h"
+#include "moekit/train/study_arm.h"
 
 namespace moekit::train {
 
@@ -26,13 +27,15 @@ RunRecord run_once(const Config& base, const std::vector<std::string>& overrides
 
 /// The run folder of one run of a study under its output folder ("" when it has none).
 std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
-                          const std::string& gate, bool local_search, const std::string& index);
+                          const StudyArm& arm, const std::string& index);
 
 /// The pairs COMET's claims name: COMET+ - DSelect-k, DSelect-k - Top-k,
 /// DSelect-k - Hash, COMET - Top-k.
 std::vector<std::vector<std::string>> default_pairs();
 
 struct CompareOptions {
+  /// Arms (study_arm.h): gate names, crossed with local_search, or written
+  /// out ("topk+ls", "random+consistency").
   TORCH_ARG(std::vector<std::string>, gates) = std::vector<std::string>{"softmax"};
   TORCH_ARG(int64_t, seeds) = 1;
   /// The gate.local_search settings to run, e.g. {false}, {true} or {false, true}.
@@ -43,9 +46,14 @@ struct CompareOptions {
   TORCH_ARG(std::string, out_dir) = "";
   /// A runs.jsonl (e.g. a committed copy) whose runs are taken as done.
   TORCH_ARG(std::string, continue_from) = "";
-  /// A tune output folder (or its trials.jsonl): every arm it tuned is run
-  /// with its best trial's values (lowest validation loss) instead of
-  /// gates x local_search; `gates`, when not empty, keeps only those gates.
+  /// A folder kept in git (docs/results/<study>/compare): the study continues
+  /// from its runs.jsonl, and the tables, runs.jsonl and plot are copied there
+  /// as they are written; the run folders stay in out_dir.
+  TORCH_ARG(std::string, record_dir) = "";
+  /// Tune records (folders or trials.jsonl files; several comma-separated, as
+  /// when a study's arms were tuned by two processes): every arm they tuned is
+  /// run with its best trial's values (lowest validation loss) instead of
+  /// gates x local_search; `gates`, when not empty, keeps only those arms.
   TORCH_ARG(std::string, from_tune) = "";
   /// Arms compared seed by seed ("A", "B": A - B), with a 95% t-interval;
   /// pairs whose arms did not run are left out.
@@ -69,9 +77,6 @@ struct CompareResult {
 /// A run that throws moekit::Error is recorded in `failures` (see there).
 CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress = {});
-
-/// The row label of a (gate, local search) setting in tables and plots: "topk + LS".
-std::string group_label(const std::string& gate, bool local_search);
 
 enum class Spread { kStd, kStandardError };
 

@@ -1,5 +1,6 @@
 #pragma once
 #include <memory>
+#include <limits>
 #include <string>
 #include <utility>
 #include <vector>
@@ -30,6 +31,7 @@ void resolve_experiment(const Config& config);
 struct RunRecord {
   std::string gate;
   bool local_search = false;
+  bool consistency = false;  // trained with THOR's two-pass consistency term
   int64_t seed = 0;
   std::vector<std::pair<std::string, std::string>> params;  // tuned keys (tune only)
   double valid_loss = 0;  // validation loss of the best weights
@@ -41,6 +43,11 @@ struct RunRecord {
   /// Experts the gate sends each input to once trained (0: a dense gate); a
   /// sparse gate whose test active_experts exceeds it is not sparse at test.
   int64_t routed_experts = 0;
+  /// Local search: how many experts' assignments the final Π moved from its
+  /// initial argmax (Hamming distance, mean over the model's Π's), and
+  /// whether every Π hardened. NaN and false without local search.
+  double permutation_moved = std::numeric_limits<double>::quiet_NaN();
+  bool permutation_hardened = false;
 };
 
 struct RunOptions {

@@ -19,10 +19,10 @@ class StudyLog {
     RunRecord record;
   };
 
-  /// Adds the lines of `path` (a missing file adds nothing); a line that is
-  /// not a run record throws naming `path:line`. A request already present
-  /// keeps its first record.
-  void load(const std::string& path);
+  /// Adds the lines of `paths` (comma-separated; a missing file adds
+  /// nothing); a line that is not a run record throws naming `path:line`. A
+  /// request already present keeps its first record.
+  void load(const std::string& paths);
 
   /// The record of the run that used `request`, or null.
   const RunRecord* find(const std::string& request) const;
@@ -35,7 +35,22 @@ class StudyLog {
   const std::vector<Entry>& entries() const { return entries_; }
 
  private:
+  void load_file(const std::string& path);
   std::vector<Entry> entries_;
 };
+
+/// "a,b" -> {"a", "b"} (empty parts dropped): the study options that take
+/// several records.
+std::vector<std::string> split_paths(const std::string& text);
+
+/// Throws moekit::Error naming `option` and the path when a path of the
+/// comma-separated `paths` does not exist.
+void check_records_exist(const std::string& paths, const std::string& option);
+
+/// Copies those of `names` that exist in `from_dir` into `to_dir` (created),
+/// each atomically: how a study's small files (tables, records, plots) reach
+/// its committed record folder as they are written. "" for `to_dir` copies nothing.
+void copy_study_files(const std::string& from_dir, const std::string& to_dir,
+                      const std::vector<std::string>& names);
 
 }  // namespace moekit::train

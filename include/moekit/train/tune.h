@@ -34,10 +34,11 @@ struct SearchDim {
   /// (paired arms), whatever other keys the arms tune.
   std::string draw(uint64_t seed, int64_t trial) const;
 
-  /// Whether the arm (gate, local search) reads this key: `gate.<option>` only
-  /// when the gate reads the option (the local-search options only in "+ LS"
-  /// arms), `gate.<name>.<option>` only for that gate; other keys always.
-  bool applies_to(const std::string& gate, bool local_search) const;
+  /// Whether the arm reads this key: `gate.<option>` only when the gate reads
+  /// the option (the local-search options only in "+ LS" arms),
+  /// `gate.<name>.<option>` only for that gate, train.consistency_alpha only
+  /// in "+ consistency" arms; other keys always.
+  bool applies_to(const StudyArm& arm) const;
 };
 
 /// Reads the `search:` section of `config` (empty if absent); bad entries
@@ -59,6 +60,10 @@ struct TuneOptions {
   TORCH_ARG(std::string, out_dir) = "";
   /// A trials.jsonl (e.g. a committed copy) whose trials are taken as done.
   TORCH_ARG(std::string, continue_from) = "";
+  /// A folder kept in git (docs/results/<study>/tune): the study continues
+  /// from its trials.jsonl, and the small files (tables, trials.jsonl, plot)
+  /// are copied there as they are written; the run folders stay in out_dir.
+  TORCH_ARG(std::string, record_dir) = "";
 
  public:
   void validate() const;
