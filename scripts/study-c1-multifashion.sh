@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# COMET's claim C1 on MultiFashionMNIST (issue 17): eight arms tuned by paired
+# random search, then each arm's best trial rerun with seeds 0..SEEDS-1.
+# Two processes, one thread each. Resumable: running it again continues from
+# the committed records under docs/results/c1-multifashion/ (trials.jsonl,
+# runs.jsonl); run folders (checkpoints) stay under runs/c1-multifashion/.
+#   TRIALS=8 SEEDS=3 scripts/study-c1-multifashion.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+MOEKIT=${MOEKIT:-build/moekit}
+TRIALS=${TRIALS:-8}
+SEEDS=${SEEDS:-3}
+CONFIG=configs/study-c1-multifashion.yaml
+RECORD=docs/results/c1-multifashion
+RUNS=runs/c1-multifashion
+ARMS_A=softmax,topk,topk+ls,dselectk
+ARMS_B=comet,comet+ls,random,random+consistency
+mkdir -p "$RUNS"
+# Written once, before two processes could race to write it.
+[ -d data/multifashion ] ||
+  "$MOEKIT" data multifashion --out data/multifashion
+
+# 1. Tune: the arms in two halves, one process each (paired: trial t draws
+#    the same values and seed in every arm, whichever process runs it).
+for half in a b; do
+  arms=$ARMS_A; [ $half = b ] && arms=$ARMS_B
+  "$MOEKIT" --threads 1 tune "$CONFIG" --trials "$TRIALS" --gates "$arms" \
+    --out "$RUNS/tune-$half" --record "$RECORD/tune-$half" > "$RUNS/tune-$half.log" 2>&1 &
+done
+wait
+
+# 2. Seeds: each half's best trials, then one table over every arm (no training).
+TUNED=$RECORD/tune-a,$RECORD/tune-b
+for half in a b; do
+  arms=$ARMS_A; [ $half = b ] && arms=$ARMS_B
+  "$MOEKIT" --threads 1 compare "$CONFIG" --from-tune "$TUNED" --gates "$arms" --seeds "$SEEDS" \
+    --out "$RUNS/compare-$half" --record "$RECORD/compare-$half" > "$RUNS/compare-$half.log" 2>&1 &
+done
+wait
+"$MOEKIT" --threads 1 compare "$CONFIG" --from-tune "$TUNED" --seeds "$SEEDS" \
+  --continue-from "$RECORD/compare-a/runs.jsonl,$RECORD/compare-b/runs.jsonl" \
+  --out "$RUNS/compare" --record "$RECORD/compare"
