@@ -58,31 +58,56 @@ void range_from(SearchDim& dim, const YAML::Node& low, const YAML::Node& high, b
   }
 }
 
-std::string curve_csv(const std::vector<std::pair<std::string, std::vector<double>>>& curves) {
+// Columns n, then per curve: its name, <name> low, <name> high (the band).
+std::string curve_csv(const std::vector<std::pair<std::string, std::vector<double>>>& curves,
+                      const std::vector<CurveBand>& bands) {
   std::string out = "n";
   size_t longest = 0;
   for (const auto& [name, c] : curves) {
-    out += "," + name;
+    out += fmt::format(",{0},{0} low,{0} high", name);
     longest = std::max(longest, c.size());
   }
   out += "\n";
   for (size_t n = 0; n < longest; ++n) {
     out += std::to_string(n + 1);
-    for (const auto& [name, c] : curves) out += n < c.size() ? fmt::format(",{:.6g}", c[n]) : ",";
+    for (size_t i = 0; i < curves.size(); ++i) {
+      const auto& c = curves[i].second;
+      out += n < c.size() ? fmt::format(",{:.6g},{:.6g},{:.6g}", c[n], bands[i].low[n], bands[i].high[n])
+                          : ",,,";
+    }
     out += "\n";
   }
   return out;
 }
 
-// Renders expected_best.csv as expected_best.svg; false when gnuplot is absent or fails.
+// Renders expected_best.csv as expected_best.svg (each curve over its shaded
+// band); false when gnuplot is absent or fails.
 bool plot_curves(const fs::path& dir, size_t n_curves) {
   return render_svg((dir / "expected_best.svg").string(),
                     fmt::format("set datafile separator ','\n"
                                 "set key autotitle columnhead top right\n"
                                 "set xlabel 'trials'\nset ylabel 'expected best validation loss'\n"
-                                "set grid\n"
-                                "plot for [i=2:{}] '{}' using 1:i with linespoints\n",
-                                n_curves + 1, (dir / "expected_best.csv").string()));
+                                "set grid\nset style fill transparent solid 0.2 noborder\n"
+                                "plot for [i=0:{}] '{}' using 1:(column(3*i+3)):(column(3*i+4)) "
+                                "with filledcurves lc i+1 notitle, \\\n"
+                                "     for [i=0:{}] '' using 1:(column(3*i+2)) with linespoints lc i+1 "
+                                "title columnhead(3*i+2)\n",
+                                n_curves - 1, (dir / "expected_best.csv").string(), n_curves - 1));
+}
+
+// "## Tuning budget" for every gate tuned without and with local search.
+std::string budget_text(const std::vector<std::pair<std::string, BudgetRatio>>& ratios) {
+  if (ratios.empty()) return "";
+  std::string out =
+      "\n## Tuning budget: trials the plain gate needs / trials \"+ LS\" needs to reach the plain "
+      "gate's expected best at its largest budget (95% bootstrap interval)\n\n"
+      "| gate | target | plain trials | + LS trials | R | 95% interval |\n|---|---|---|---|---|---|\n";
+  for (const auto& [gate, r] : ratios) {
+    out += fmt::format("| {} | {:.4f} | {} | {}{} | {:.2f} | [{:.2f}, {:.2f}] |\n", gate, r.target,
+                       r.plain_trials, r.search_trials, r.search_trials > r.plain_trials ? " (not reached)" : "",
+                       r.ratio, r.low, r.high);
+  }
+  return out;
 }
 
 }  // namespace
@@ -288,10 +313,25 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
     for (size_t i : idx) losses.push_back(result.trials[i].valid_loss);
     for (size_t k : top_fraction(losses, options.top_fraction())) top.push_back(result.trials[idx[k]]);
     result.expected_best.push_back({name, expected_best_curve(losses)});
+    result.expected_best_bands.push_back(expected_best_band(losses, 1000, options.seed()));
     curve_text += "| " + name + " |";
     for (int64_t m : shown) curve_text += fmt::format(" {:.4f} |", result.expected_best.back().second[m - 1]);
     curve_text += "\n";
   }
+  for (const auto& [name, idx] : groups) {
+    const std::string with_ls = name + " + LS";
+    const auto searched = std::find_if(groups.begin(), groups.end(),
+                                       [&](const auto& g) { return g.first == with_ls; });
+    if (searched == groups.end()) continue;
+    const auto losses_of = [&](const std::vector<size_t>& members) {
+      std::vector<double> v;
+      for (size_t i : members) v.push_back(result.trials[i].valid_loss);
+      return v;
+    };
+    result.budget_ratios.push_back(
+        {name, budget_ratio(losses_of(idx), losses_of(searched->second), 1000, options.seed())});
+  }
+  curve_text += budget_text(result.budget_ratios);
   result.summary = fmt::format(
                        "## Top {:g}% of {} trials per gate by validation loss (test metrics, mean ± s.e.)\n\n",
                        options.top_fraction() * 100, options.trials()) +
@@ -303,7 +343,7 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
     write_text_atomically((dir / "tune_trials.csv").string(), runs_csv(result.trials));
     log.write((dir / "trials.jsonl").string());
     write_text_atomically((dir / "tune_summary.md").string(), result.summary);
-    write_text_atomically((dir / "expected_best.csv").string(), curve_csv(result.expected_best));
+    write_text_atomically((dir / "expected_best.csv").string(), curve_csv(result.expected_best, result.expected_best_bands));
     result.plot_written = plot_curves(dir, result.expected_best.size());
     copy_study_files(options.out_dir(), options.record_dir(),
                      {"tune_trials.csv", "trials.jsonl", "tune_summary.md", "expected_best.csv",

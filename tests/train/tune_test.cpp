@@ -156,6 +156,31 @@ TEST(TrainTune, ArmsTuneOnlyTheKeysTheirGateReads) {
   EXPECT_EQ(keys("softmax+consistency", false), (V{"train.lr", "train.consistency_alpha"}));
 }
 
+TEST(TrainTune, AGateTunedWithAndWithoutLocalSearchGetsItsBudgetRatio) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "tune_budget";
+  fs::remove_all(dir);
+  const auto result = run_tune(tiny_config("  train.lr: [0.001, 0.01]\n"),
+                               TuneOptions().gates({"topk", "softmax"}).local_search({false, true})
+                                   .trials(3).out_dir(dir.string()));
+  ASSERT_EQ(result.budget_ratios.size(), 2u);
+  EXPECT_EQ(result.budget_ratios[0].first, "topk");
+  std::vector<double> plain, searched;
+  for (const auto& t : result.trials) {
+    if (t.gate == "topk") (t.local_search ? searched : plain).push_back(t.valid_loss);
+  }
+  const BudgetRatio expected = budget_ratio(plain, searched, 1000, 0);
+  EXPECT_DOUBLE_EQ(result.budget_ratios[0].second.ratio, expected.ratio);
+  EXPECT_DOUBLE_EQ(result.budget_ratios[0].second.low, expected.low);
+  EXPECT_NE(result.summary.find("## Tuning budget"), std::string::npos);
+  ASSERT_EQ(result.expected_best_bands.size(), 4u);
+  // The curves' CSV carries each band beside its curve.
+  std::ifstream csv(dir / "expected_best.csv");
+  std::string header;
+  std::getline(csv, header);
+  EXPECT_EQ(header.rfind("n,topk,topk low,topk high,topk + LS,", 0), 0u) << header;
+  if (std::system("command -v gnuplot >/dev/null 2>&1") == 0) EXPECT_TRUE(result.plot_written);
+}
+
 TEST(TrainTune, ArmsAreWrittenOutOrCrossedWithLocalSearch) {
   const auto arms = study_arms({"softmax", "topk+ls", "random+consistency"}, {false, true});
   std::vector<std::string> labels;

@@ -10,6 +10,7 @@
 
 #include "moekit/core/config.h"
 #include "moekit/train/compare.h"
+#include "moekit/train/tuning_budget.h"
 
 namespace moekit::train {
 
@@ -74,6 +75,11 @@ struct TuneResult {
   /// Per group ("gate" or "gate + LS"), in run order: expected best validation
   /// loss after n = 1..trials trials.
   std::vector<std::pair<std::string, std::vector<double>>> expected_best;
+  /// Its 95% bootstrap band, one per curve (tuning_budget.h).
+  std::vector<CurveBand> expected_best_bands;
+  /// For every gate tuned without and with local search ("topk", "topk + LS"):
+  /// the budget ratio R of the plain arm to the "+ LS" arm.
+  std::vector<std::pair<std::string, BudgetRatio>> budget_ratios;
   std::string summary;        // Markdown: top-fraction table + expected best
   bool plot_written = false;  // false when gnuplot is missing or failed
 };
