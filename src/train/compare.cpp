@@ -336,17 +336,19 @@ std::vector<Arm> compare_arms(const CompareOptions& options) {
     for (const auto& arm : study_arms(options.gates(), options.local_search())) arms.push_back({arm, {}});
     return arms;
   }
-  const auto& keep = options.gates();
+  // --gates keeps the arms it would make itself: "topk" the plain arm (both
+  // with --both), "topk+ls" the local-search one.
+  std::vector<std::string> keep;
+  for (const auto& arm : study_arms(options.gates(), options.local_search())) keep.push_back(arm.label());
   std::vector<RunRecord> tuned;
   for (const auto& source : split_paths(options.from_tune())) {
     for (const RunRecord& best : best_trials(source)) tuned.push_back(best);
   }
   for (const RunRecord& best : tuned) {
     const StudyArm arm = arm_of(best);
-    const auto kept = [&](const std::string& entry) {
-      return entry == arm.gate || parse_study_arm(entry, "gates").label() == arm.label();
-    };
-    if (keep.empty() || std::any_of(keep.begin(), keep.end(), kept)) arms.push_back({arm, best.params});
+    if (options.gates().empty() || std::find(keep.begin(), keep.end(), arm.label()) != keep.end()) {
+      arms.push_back({arm, best.params});
+    }
   }
   MOEKIT_CHECK(!arms.empty(), options.from_tune(), "holds none of the gates asked for");
   return arms;

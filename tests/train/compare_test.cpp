@@ -235,6 +235,23 @@ TEST(TrainCompare, FromTuneRerunsEachArmsBestTrialWithNewSeeds) {
   EXPECT_THROW(best_trials((dir / "nothing").string()), Error);
 }
 
+TEST(TrainCompare, FromTuneGatesKeepExactlyTheArmsTheyName) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "compare_from_tune_arms";
+  fs::remove_all(dir);
+  run_tune(tiny_config(), TuneOptions().gates({"topk", "topk+ls"}).trials(1).out_dir(dir.string()));
+  const auto labels = [&](const CompareOptions& options) {
+    std::vector<std::string> out;
+    for (const auto& r : run_compare(tiny_config(), CompareOptions(options).from_tune(dir.string())).runs) {
+      out.push_back(StudyArm{r.gate, r.local_search, r.consistency}.label());
+    }
+    return out;
+  };
+  using V = std::vector<std::string>;
+  EXPECT_EQ(labels(CompareOptions().gates({"topk"})), (V{"topk"}));
+  EXPECT_EQ(labels(CompareOptions().gates({"topk+ls"})), (V{"topk + LS"}));
+  EXPECT_EQ(labels(CompareOptions().gates({"topk"}).local_search({false, true})), (V{"topk", "topk + LS"}));
+}
+
 TEST(TrainCompare, ContinuesFromACommittedRunsFile) {
   const fs::path dir = fs::path(::testing::TempDir()) / "compare_continue";
   fs::remove_all(dir);

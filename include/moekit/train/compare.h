@@ -53,7 +53,8 @@ struct CompareOptions {
   /// Tune records (folders or trials.jsonl files; several comma-separated, as
   /// when a study's arms were tuned by two processes): every arm they tuned is
   /// run with its best trial's values (lowest validation loss) instead of
-  /// gates x local_search; `gates`, when not empty, keeps only those arms.
+  /// gates x local_search; `gates`, when not empty, keeps only the arms it
+  /// names (with local_search, as without from_tune).
   TORCH_ARG(std::string, from_tune) = "";
   /// Arms compared seed by seed ("A", "B": A - B), with a 95% t-interval;
   /// pairs whose arms did not run are left out.
