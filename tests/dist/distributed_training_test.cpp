@@ -10,6 +10,7 @@
 #include <vector>
 
 #include "reliability/run_moekit.h"
+#include "testing/temp_dir.h"
 
 namespace moekit::testing {
 namespace {
@@ -22,12 +23,6 @@ std::vector<nlohmann::json> metrics(const fs::path& run) {
   std::ifstream in(run / "metrics.jsonl");
   for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
   return lines;
-}
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path dir = fs::path(::testing::TempDir()) / name;
-  fs::remove_all(dir);
-  return dir;
 }
 
 int train(int nproc, const fs::path& out, int epochs, bool resume = false,

@@ -12,19 +12,13 @@
 
 #include "moekit/core/error.h"
 #include "reliability/run_moekit.h"
+#include "testing/temp_dir.h"
 #include "reliability/tiny_model.h"
 #include "testing/errors.h"
 
 namespace moekit::testing {
 namespace {
 namespace fs = std::filesystem;
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::path(::testing::TempDir()) / ("moekit_reliability_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 std::vector<std::string> train_args(const fs::path& config, const fs::path& run, bool resume,
                                     int epochs) {
@@ -64,7 +58,7 @@ void expect_write_failure_keeps_checkpoint(const fs::path& config, const fs::pat
 }
 
 TEST(ReliabilityDiskFaults, FileSizeLimitFailsCleanlyAndKeepsLastGoodCheckpoint) {
-  const fs::path dir = fresh_dir("fsize");
+  const fs::path dir = fresh_dir("moekit_reliability_fsize");
   const fs::path config = write_config(dir, tiny_config(1));
   const fs::path run = dir / "run", log = dir / "log.txt";
   ASSERT_EQ(run_moekit(train_args(config, run, false, 1), {log.string()}), 0) << read_file(log);
@@ -91,7 +85,7 @@ class SmallTmpfs {
 };
 
 TEST(ReliabilityDiskFaults, FullTmpfsFailsCleanlyAndKeepsLastGoodCheckpoint) {
-  const fs::path dir = fresh_dir("tmpfs");
+  const fs::path dir = fresh_dir("moekit_reliability_tmpfs");
   const fs::path config = write_config(dir, tiny_config(1));
   const SmallTmpfs disk(dir / "disk");
   if (!disk.mounted()) GTEST_SKIP() << "cannot mount a tmpfs here (needs CAP_SYS_ADMIN)";
@@ -112,7 +106,7 @@ TEST(ReliabilityDiskFaults, FullTmpfsFailsCleanlyAndKeepsLastGoodCheckpoint) {
 }
 
 TEST(ReliabilityDiskFaults, RunDirectoryUnderARegularFileIsAClearError) {
-  const fs::path dir = fresh_dir("notdir");
+  const fs::path dir = fresh_dir("moekit_reliability_notdir");
   const fs::path config = write_config(dir, tiny_config(1));
   std::ofstream(dir / "plain_file") << "x";
   const fs::path log = dir / "log.txt";

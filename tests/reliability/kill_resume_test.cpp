@@ -8,18 +8,12 @@
 #include <thread>
 
 #include "reliability/run_moekit.h"
+#include "testing/temp_dir.h"
 
 namespace moekit::testing {
 namespace {
 namespace fs = std::filesystem;
 using Clock = std::chrono::steady_clock;
-
-fs::path fresh_dir(const std::string& name) {
-  const fs::path d = fs::path(::testing::TempDir()) / ("moekit_reliability_" + name);
-  fs::remove_all(d);
-  fs::create_directories(d);
-  return d;
-}
 
 std::vector<std::string> train_args(const fs::path& config, const fs::path& run, bool resume) {
   std::vector<std::string> args{"--threads", "1", "train", config.string(), "--out", run.string()};
@@ -42,7 +36,7 @@ pid_t start_or_resume(const fs::path& config, const fs::path& run, const fs::pat
 }
 
 TEST(ReliabilityKillResume, SigkillAtRandomMomentsThenResumeMatchesUninterruptedRun) {
-  const fs::path dir = fresh_dir("sigkill");
+  const fs::path dir = fresh_dir("moekit_reliability_sigkill");
   const fs::path config = write_config(dir, tiny_config(4));
   const auto [expected, seconds] = reference_run(dir, config);
 
@@ -76,7 +70,7 @@ TEST(ReliabilityKillResume, SigkillAtRandomMomentsThenResumeMatchesUninterrupted
 }
 
 TEST(ReliabilityKillResume, SigintAndSigtermSaveCheckpointExitWith130And143ThenResumeExactly) {
-  const fs::path dir = fresh_dir("sigint");
+  const fs::path dir = fresh_dir("moekit_reliability_sigint");
   const fs::path config = write_config(dir, tiny_config(4));
   const auto [expected, seconds] = reference_run(dir, config);
 
