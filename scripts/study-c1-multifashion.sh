@@ -5,14 +5,17 @@
 # the committed records under docs/results/c1-multifashion/ (trials.jsonl,
 # runs.jsonl); run folders (checkpoints) stay under runs/c1-multifashion/.
 #   TRIALS=8 SEEDS=3 scripts/study-c1-multifashion.sh
+# RESULTS, RUNS and SET (extra "--set key=value" words) redirect it, e.g. for a
+# smoke test: RESULTS=/tmp/r RUNS=/tmp/runs SET="--set train.epochs=1" TRIALS=1 SEEDS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOEKIT=${MOEKIT:-build/moekit}
 TRIALS=${TRIALS:-8}
 SEEDS=${SEEDS:-3}
 CONFIG=configs/study-c1-multifashion.yaml
-RECORD=docs/results/c1-multifashion
-RUNS=runs/c1-multifashion
+RECORD=${RESULTS:-docs/results}/c1-multifashion
+RUNS=${RUNS:-runs}/c1-multifashion
+read -r -a SET <<< "${SET:-}"
 ARMS_A=softmax,topk,topk+ls,dselectk
 ARMS_B=comet,comet+ls,random,random+consistency
 mkdir -p "$RUNS"
@@ -24,7 +27,7 @@ mkdir -p "$RUNS"
 #    the same values and seed in every arm, whichever process runs it).
 for half in a b; do
   arms=$ARMS_A; [ $half = b ] && arms=$ARMS_B
-  "$MOEKIT" --threads 1 tune "$CONFIG" --trials "$TRIALS" --gates "$arms" \
+  "$MOEKIT" --threads 1 tune "$CONFIG" "${SET[@]}" --trials "$TRIALS" --gates "$arms" \
     --out "$RUNS/tune-$half" --record "$RECORD/tune-$half" > "$RUNS/tune-$half.log" 2>&1 &
 done
 wait
@@ -33,10 +36,10 @@ wait
 TUNED=$RECORD/tune-a,$RECORD/tune-b
 for half in a b; do
   arms=$ARMS_A; [ $half = b ] && arms=$ARMS_B
-  "$MOEKIT" --threads 1 compare "$CONFIG" --from-tune "$TUNED" --gates "$arms" --seeds "$SEEDS" \
+  "$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --gates "$arms" --seeds "$SEEDS" \
     --out "$RUNS/compare-$half" --record "$RECORD/compare-$half" > "$RUNS/compare-$half.log" 2>&1 &
 done
 wait
-"$MOEKIT" --threads 1 compare "$CONFIG" --from-tune "$TUNED" --seeds "$SEEDS" \
+"$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS" \
   --continue-from "$RECORD/compare-a/runs.jsonl,$RECORD/compare-b/runs.jsonl" \
   --out "$RUNS/compare" --record "$RECORD/compare"

@@ -5,6 +5,8 @@
 #   scripts/study-recsys.sh c2   # Top-k and Hash with and without local search, TRIALS_C2 paired trials (S = 4)
 # Two processes, one thread each. Resumable: running it again continues from
 # the committed records under docs/results/; run folders stay under runs/.
+# RESULTS, RUNS and SET (extra "--set key=value" words) redirect it, e.g. for a
+# smoke test: RESULTS=/tmp/r RUNS=/tmp/runs SET="--set train.epochs=1" TRIALS=1 SEEDS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOEKIT=${MOEKIT:-build/moekit}
@@ -12,6 +14,9 @@ CONFIG=configs/study-recsys.yaml
 TRIALS=${TRIALS:-5}
 SEEDS=${SEEDS:-3}
 TRIALS_C2=${TRIALS_C2:-30}
+RESULTS=${RESULTS:-docs/results}
+RUNS=${RUNS:-runs}
+read -r -a SET <<< "${SET:-}"
 for s in 1 4; do
   [ -d data/synth-ml-s$s ] ||
     "$MOEKIT" data synth-movielens --users 1000 --items 500 --segments $s --out data/synth-ml-s$s
@@ -21,9 +26,9 @@ done
 run_pair() {
   local name=$1 arms_a=$2 arms_b=$3
   shift 3
-  mkdir -p "runs/$name"
-  "$@" --gates "$arms_a" --out "runs/$name/a" --record "docs/results/$name/a" > "runs/$name/a.log" 2>&1 &
-  "$@" --gates "$arms_b" --out "runs/$name/b" --record "docs/results/$name/b" > "runs/$name/b.log" 2>&1 &
+  mkdir -p "$RUNS/$name"
+  "$@" --gates "$arms_a" --out "$RUNS/$name/a" --record "$RESULTS/$name/a" > "$RUNS/$name/a.log" 2>&1 &
+  "$@" --gates "$arms_b" --out "$RUNS/$name/b" --record "$RESULTS/$name/b" > "$RUNS/$name/b.log" 2>&1 &
   wait
 }
 
@@ -34,19 +39,19 @@ case "${1:-}" in
     for s in 1 4; do
       study=c1-recsys-s$s
       run_pair "$study/tune" $ARMS_A $ARMS_B \
-        "$MOEKIT" --threads 1 tune $CONFIG --set data.dir=data/synth-ml-s$s --trials "$TRIALS"
-      tuned=docs/results/$study/tune/a,docs/results/$study/tune/b
+        "$MOEKIT" --threads 1 tune $CONFIG "${SET[@]}" --set data.dir=data/synth-ml-s$s --trials "$TRIALS"
+      tuned=$RESULTS/$study/tune/a,$RESULTS/$study/tune/b
       run_pair "$study/seeds" $ARMS_A $ARMS_B \
-        "$MOEKIT" --threads 1 compare $CONFIG --set data.dir=data/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS"
+        "$MOEKIT" --threads 1 compare $CONFIG "${SET[@]}" --set data.dir=data/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS"
       # One table over every arm from the two halves' records (nothing trains).
-      "$MOEKIT" --threads 1 compare $CONFIG --set data.dir=data/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS" \
-        --continue-from "docs/results/$study/seeds/a/runs.jsonl,docs/results/$study/seeds/b/runs.jsonl" \
-        --out "runs/$study/table" --record "docs/results/$study/table"
+      "$MOEKIT" --threads 1 compare $CONFIG "${SET[@]}" --set data.dir=data/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS" \
+        --continue-from "$RESULTS/$study/seeds/a/runs.jsonl,$RESULTS/$study/seeds/b/runs.jsonl" \
+        --out "$RUNS/$study/table" --record "$RESULTS/$study/table"
     done
     ;;
   c2)
     run_pair c2-budget topk,topk+ls hash,hash+ls \
-      "$MOEKIT" --threads 1 tune $CONFIG --set data.dir=data/synth-ml-s4 --trials "$TRIALS_C2"
+      "$MOEKIT" --threads 1 tune $CONFIG "${SET[@]}" --set data.dir=data/synth-ml-s4 --trials "$TRIALS_C2"
     ;;
   *)
     echo "usage: $0 c1|c2" >&2

@@ -296,7 +296,7 @@ std::string summary_csv(const std::vector<RunRecord>& runs) {
 }
 
 std::string runs_csv(const std::vector<RunRecord>& runs) {
-  std::string out = "gate,local_search,seed,params,valid_loss,test_loss";
+  std::string out = "arm,gate,local_search,consistency,seed,params,valid_loss,test_loss";
   if (!runs.empty()) {
     for (const auto& [name, value] : runs.front().test.values) out += ",test_" + name;
   }
@@ -304,8 +304,9 @@ std::string runs_csv(const std::vector<RunRecord>& runs) {
   for (const auto& r : runs) {
     std::string params;
     for (const auto& [k, v] : r.params) params += (params.empty() ? "" : " ") + k + "=" + v;
-    out += fmt::format("{},{},{},{},{:.6g},{:.6g}", r.gate, r.local_search ? 1 : 0, r.seed,
-                       csv_cell(params), r.valid_loss, r.test.loss);
+    out += fmt::format("{},{},{},{},{},{},{:.6g},{:.6g}", csv_cell(group_name(r)), r.gate,
+                       r.local_search ? 1 : 0, r.consistency ? 1 : 0, r.seed, csv_cell(params),
+                       r.valid_loss, r.test.loss);
     for (const auto& [name, value] : r.test.values) out += fmt::format(",{:.6g}", value);
     out += fmt::format(",{:.4g},{},{},{},{:.3f}\n", r.test.active_experts,
                        r.local_search ? fmt::format("{:g}", r.permutation_moved) : "",

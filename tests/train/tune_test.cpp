@@ -210,6 +210,8 @@ TEST(TrainTune, AConsistencyArmTrainsWithTwoPassesAndIsItsOwnRow) {
   EXPECT_EQ(result.trials[0].params[0], result.trials[1].params[0]);  // paired lr
   EXPECT_NE(result.trials[0].valid_loss, result.trials[1].valid_loss);
   EXPECT_NE(result.summary.find("| random + consistency |"), std::string::npos) << result.summary;
+  EXPECT_NE(runs_csv(result.trials).find("\nrandom + consistency,random,0,1,0,"), std::string::npos)
+      << runs_csv(result.trials);
 }
 
 TEST(TrainTune, TrialTOfEveryArmSharesTheDrawsAndTheSeed) {

@@ -100,7 +100,9 @@ std::vector<RunRecord> best_trials(const std::string& tune_record);
 /// `<column>_std` for valid loss, every test metric, active experts and time.
 std::string summary_csv(const std::vector<RunRecord>& runs);
 
-/// CSV, one row per run: gate, local_search, seed, params, valid_loss, test metrics, time.
+/// CSV, one row per run: arm (its table label), gate, local_search,
+/// consistency, seed, params, valid_loss, test metrics, active experts, how
+/// far local search moved Π, epochs, time.
 std::string runs_csv(const std::vector<RunRecord>& runs);
 
 }  // namespace moekit::train
