@@ -216,6 +216,11 @@ MultiTaskExperiment load_experiment(const Config& config, bool load_data) {
   try {
     mo.validate();
     to.validate();
+    std::string tasks;
+    for (const auto& t : mo.tasks()) tasks += (tasks.empty() ? "" : ", ") + t.name;
+    MOEKIT_CHECK(to.task_weights().empty() || to.task_weights().size() == mo.tasks().size(),
+                 "train.task_weights", "gives {} weights for {} tasks ({})", to.task_weights().size(),
+                 mo.tasks().size(), tasks);
   } catch (const Error& e) {
     throw e.with_prefix(config.where());
   }

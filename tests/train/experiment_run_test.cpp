@@ -11,7 +11,10 @@
 
 #include "moekit/core/error.h"
 #include "moekit/core/lines.h"
+#include "moekit/data/movielens.h"
+#include "moekit/data/synth_movielens.h"
 #include "moekit/train/compare.h"
+#include "moekit/train/experiment.h"
 #include "moekit/train/option_tables.h"
 #include "moekit/train/translation_experiment.h"
 #include "testing/errors.h"
@@ -87,6 +90,32 @@ TEST(TrainExperimentRun, ResolveChecksEveryKeyWithoutLoadingData) {
   Config typo = Config::parse(tiny_translation_text("/nonexistent/corpus"), "mt.yaml");
   typo.set("model.d_modle=64");
   moekit::testing::expect_error([&] { resolve_experiment(typo); }, {"mt.yaml: model.d_modle", "unknown"});
+  // Task weights are checked against the data set's tasks, naming them.
+  Config weights = Config::parse("data: {name: movielens, dir: /nonexistent/ml}\ntrain: {task_weights: [1, 2, 3]}\n",
+                                 "ml.yaml");
+  moekit::testing::expect_error([&] { resolve_experiment(weights); },
+                                {"ml.yaml: train.task_weights", "3 weights for 2 tasks (watch, rating)"});
+  Config ids = Config::parse("data: {name: movielens, dir: /nonexistent/ml, features: both}\n", "ml.yaml");
+  moekit::testing::expect_error([&] { resolve_experiment(ids); }, {"ml.yaml: data.features", "side or ids"});
+}
+
+TEST(TrainExperimentRun, RecommenderFeaturesAreSideFeaturesOrIdsAlone) {
+  const auto dir = moekit::testing::fresh_dir("moekit_recsys_features");
+  data::write_movielens_1m(
+      data::generate_synth_movielens(data::SynthMovieLensOptions().users(40).items(60).mean_ratings(25))
+          .data,
+      (dir / "ml").string());
+  const auto load = [&](const std::string& features) {
+    return load_experiment(Config::parse(
+        "data: {name: movielens, dir: " + (dir / "ml").string() + ", features: " + features + "}\n",
+        "ml.yaml"));
+  };
+  const MultiTaskExperiment side = load("side"), ids = load("ids");
+  EXPECT_EQ(side.train.input.size(1), 29 + 18);  // user attributes + genres
+  EXPECT_EQ(ids.train.input.size(1), 0);
+  EXPECT_EQ(ids.train.size(), side.train.size());
+  EXPECT_TRUE(ids.train.categorical.equal(side.train.categorical));  // the ids the embeddings read
+  EXPECT_EQ(ids.model_options.categorical_sizes(), (std::vector<int64_t>{40, 60}));
 }
 
 TEST(TrainExperimentRun, TranslationDefaultsAreTheOptionsStructsOwn) {
