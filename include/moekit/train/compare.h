@@ -9,6 +9,7 @@
 #include "moekit/core/config.h"
 #include "moekit/train/experiment_run.h"
 #include "moekit/train/study_arm.h"
+#include "moekit/train/study_tables.h"
 
 namespace moekit::train {
 
@@ -79,30 +80,8 @@ struct CompareResult {
 CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress = {});
 
-enum class Spread { kStd, kStandardError };
-
-/// Markdown table: one row per (gate, local search) in first-seen order, mean ±
-/// std (sample std; 0 for one run) or standard error of every test metric,
-/// active experts, time. A row of a sparse gate whose mean active experts at
-/// test exceed its routed experts + 0.05 is marked "not sparse at test".
-std::string summary_table(const std::vector<RunRecord>& runs, Spread spread = Spread::kStd);
-
-/// Markdown: for each pair (A, B) with runs in both arms, per metric, the mean
-/// of A - B over the seeds both ran and its 95% t-interval.
-std::string paired_table(const std::vector<RunRecord>& runs,
-                         const std::vector<std::vector<std::string>>& pairs);
-
 /// The best trial (lowest validation loss) of each arm of a tune record (a
 /// tune folder or its trials.jsonl), arms in first-seen order.
 std::vector<RunRecord> best_trials(const std::string& tune_record);
-
-/// CSV of the same summary as summary_table: group, runs, then `<column>_mean`,
-/// `<column>_std` for valid loss, every test metric, active experts and time.
-std::string summary_csv(const std::vector<RunRecord>& runs);
-
-/// CSV, one row per run: arm (its table label), gate, local_search,
-/// consistency, seed, params, valid_loss, test metrics, active experts, how
-/// far local search moved Π, epochs, time.
-std::string runs_csv(const std::vector<RunRecord>& runs);
 
 }  // namespace moekit::train
