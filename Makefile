@@ -46,7 +46,7 @@ SANITIZE_ENV = ASAN_OPTIONS=detect_leaks=1:abort_on_error=0:strict_string_checks
 
 test-sanitize: setup
 	cmake -S . -B $(SANITIZE_BUILD) -G Ninja -DCMAKE_BUILD_TYPE=Release -DMOEKIT_SANITIZE=ON \
-	  -DMOEKIT_BUILD_BENCH=OFF
+	  -DMOEKIT_BUILD_BENCH=OFF -DMOEKIT_BUILD_PYTHON=OFF
 	$(SANITIZE_ENV) ninja -C $(SANITIZE_BUILD) -j$(JOBS)  # test discovery runs the ASan binary
 	cd $(SANITIZE_BUILD) && $(SANITIZE_ENV) ctest --output-on-failure -j$(JOBS) -E '^InstallFindPackage'
 

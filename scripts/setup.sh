@@ -11,6 +11,8 @@ packages=(
   # libraries
   libsentencepiece-dev sentencepiece libyaml-cpp-dev libcli11-dev libspdlog-dev libfmt-dev
   nlohmann-json3-dev libgtest-dev libgmock-dev libbenchmark-dev
+  # the Python package (python/): bindings, Debian's torch over the same LibTorch, tests
+  python3-dev python3-torch pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-pip
   # data and plots
   dataset-fashion-mnist diatheke sword-text-sparv sword-text-web gnuplot-nox
 )
