@@ -216,10 +216,14 @@ bool grouped_mm_fits(const at::Tensor& x, const at::Tensor& w) {
   return aligned(x) && aligned(w);
 }
 
+bool auto_prefers_grouped_mm(const at::Device& device, at::ScalarType /*dtype*/) {
+  return device.is_cuda();
+}
+
 bool uses_grouped_mm(const at::Tensor& x, const at::Tensor& w) {
   const ExpertGemm choice = expert_gemm();
   if (choice == ExpertGemm::kSliceLoop || !grouped_mm_compiled()) return false;
-  if (choice == ExpertGemm::kAuto && !(x.is_cuda() && x.scalar_type() == at::kBFloat16)) {
+  if (choice == ExpertGemm::kAuto && !auto_prefers_grouped_mm(x.device(), x.scalar_type())) {
     return false;
   }
   return grouped_mm_fits(x, w) && grouped_mm_available(x.device(), x.scalar_type());

@@ -26,6 +26,15 @@ TEST(MoeGroupedGemm, ChoicesRoundTripAndGuardRestores) {
   EXPECT_EQ(expert_gemm(), ExpertGemm::kAuto);
 }
 
+TEST(MoeGroupedGemm, AutoPrefersGroupedMmOnCudaOnly) {
+  // fp32 and bf16 grouped GEMMs both beat the slice loop on CUDA (H200 run);
+  // on CPU torch's grouped GEMM is serial, so auto keeps the loop.
+  EXPECT_TRUE(auto_prefers_grouped_mm(at::Device(at::kCUDA, 0), at::kFloat));
+  EXPECT_TRUE(auto_prefers_grouped_mm(at::Device(at::kCUDA, 0), at::kBFloat16));
+  EXPECT_FALSE(auto_prefers_grouped_mm(at::Device(at::kCPU), at::kFloat));
+  EXPECT_FALSE(auto_prefers_grouped_mm(at::Device(at::kCPU), at::kBFloat16));
+}
+
 TEST(MoeGroupedGemm, FitsOnlyAlignedWidths) {
   // 16-byte rows: fp32 widths in multiples of 4, bf16 in multiples of 8.
   EXPECT_TRUE(grouped_mm_fits(torch::zeros({5, 8}), torch::zeros({3, 8, 12})));

@@ -89,7 +89,7 @@ class FFNExpertsImpl : public Experts {
   std::shared_ptr<Experts> slice(int64_t first, int64_t count) const override;
   at::Tensor forward_expert(int64_t e, const at::Tensor& x) override;
   /// Grouped path: one `at::_grouped_mm` per weight where expert_gemm() and the
-  /// running torch allow it (moe/grouped_gemm.h: by default CUDA bf16), else one
+  /// running torch allow it (moe/grouped_gemm.h: by default on CUDA), else one
   /// GEMM per expert slice per weight; one autograd node per weight whose
   /// gradient is written per slice into one [E, ...] tensor. x_grouped
   /// is [A, d_in]; returns [A, d_out]; matches forward_expert slice by slice.

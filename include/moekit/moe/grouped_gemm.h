@@ -11,8 +11,9 @@ namespace moekit::moe {
 /// routing core"): one `at::_grouped_mm` per weight, or one GEMM per expert
 /// slice (the slice loop, which every LibTorch has).
 enum class ExpertGemm {
-  /// `_grouped_mm` where it is the fast path: CUDA in bf16, when the running
-  /// torch provides it there. The slice loop elsewhere. NOTE: on CPU the slice
+  /// `_grouped_mm` where it is the fast path: CUDA (bf16 and fp32 both measured
+  /// faster there than the loop, on an H200: README "CUDA"), when the running
+  /// torch provides it. The slice loop elsewhere. NOTE: on CPU the slice
   /// loop stays the default: torch's CPU `_grouped_mm` (2.x, GroupedMMUtils.h)
   /// runs its groups one after the other, one BLAS call each, whereas the loop
   /// runs expert slices in parallel; `moekit bench moe-layer` measures both.
@@ -71,6 +72,9 @@ bool grouped_mm_available(const at::Device& device, at::ScalarType dtype);
 /// every operand 16-byte aligned (K and N multiples of 16 / element size), 16-byte
 /// aligned data, one dtype, at least one row.
 bool grouped_mm_fits(const at::Tensor& x, const at::Tensor& w);
+
+/// Where kAuto takes `_grouped_mm` when it is available and fits: CUDA, any dtype.
+bool auto_prefers_grouped_mm(const at::Device& device, at::ScalarType dtype);
 
 /// Whether FFNExperts' grouped forward runs x · w as `_grouped_mm` under the
 /// current choice: the choice allows it, it is available and the shapes fit.
