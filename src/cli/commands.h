@@ -26,6 +26,7 @@ void add_data_multifashion_command(CLI::App& app);
 void add_data_movielens_command(CLI::App& app);
 void add_data_bible_command(CLI::App& app);
 void add_bleu_command(CLI::App& app);
+void add_chrf_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 void add_translate_commands(CLI::App& app);
@@ -41,6 +42,7 @@ inline void register_commands(CLI::App& app) {
   add_data_movielens_command(app);
   add_data_bible_command(app);
   add_bleu_command(app);
+  add_chrf_command(app);
   add_compare_command(app);
   add_tune_command(app);
   add_translate_commands(app);

@@ -112,11 +112,12 @@ BleuScore corpus_bleu(const std::vector<std::string>& hyps, const std::vector<st
   MOEKIT_CHECK(hyps.size() == refs.size(), "bleu",
                "the hypothesis has {} lines but the reference has {}", hyps.size(), refs.size());
   BleuStats total;
-  for (size_t i = 0; i < hyps.size(); ++i) {
-    total +=
-        sentence_stats(tokenize_13a(python_rstrip(hyps[i])), tokenize_13a(python_rstrip(refs[i])));
-  }
+  for (size_t i = 0; i < hyps.size(); ++i) total += line_stats(hyps[i], refs[i]);
   return compute_bleu(total, smooth);
+}
+
+BleuStats line_stats(std::string_view hyp, std::string_view ref) {
+  return sentence_stats(tokenize_13a(python_rstrip(hyp)), tokenize_13a(python_rstrip(ref)));
 }
 
 std::string BleuScore::format() const {

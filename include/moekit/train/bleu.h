@@ -45,6 +45,10 @@ struct BleuScore {
 /// precisions, smoothing, and BLEU 0 when no n-gram matches at all.
 BleuScore compute_bleu(const BleuStats& stats, BleuSmooth smooth = BleuSmooth::kExp);
 
+/// Statistics of one raw (detokenised) hypothesis line against its reference,
+/// tokenised as corpus_bleu does: what a paired bootstrap resamples.
+BleuStats line_stats(std::string_view hyp, std::string_view ref);
+
 /// Corpus BLEU of raw (detokenised) lines with one reference each, tokenised
 /// with 13a and case-sensitive, as `sacrebleu REF < HYP`. Throws moekit::Error
 /// when the line counts differ.
