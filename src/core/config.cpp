@@ -139,7 +139,9 @@ std::string Config::scalar(const std::string& key, const std::string* fallback) 
   state_->used.insert(child_path(key));
   if (!n[key]) {
     MOEKIT_CHECK(fallback != nullptr, where(key), "required key is missing");
-    n[key] = YAML::Load(*fallback);
+    // YAML::Load("") is a null node, which would be saved as one and then
+    // rejected when the saved config is read back: keep "" a string.
+    n[key] = fallback->empty() ? YAML::Node(std::string()) : YAML::Load(*fallback);
     return *fallback;
   }
   const YAML::Node value = n[key];

@@ -33,6 +33,14 @@ TEST(CoreConfig, ReadsTypedValuesAndRecordsDefaults) {
   EXPECT_NO_THROW(c.check_all_used());
 }
 
+TEST(CoreConfig, AnEmptyStringDefaultSurvivesDumpAndReload) {
+  Config c = Config::parse("model:\n  d_model: 8\n", "a.yaml");
+  EXPECT_EQ(c.section("model").get<std::string>("moe_layers", ""), "");
+  // The dump is what a run saves as its config.yaml and reads on --resume.
+  Config reloaded = Config::parse(c.dump(), "config.yaml");
+  EXPECT_EQ(reloaded.section("model").get<std::string>("moe_layers", "x"), "");
+}
+
 TEST(CoreConfig, UnknownKeysAreErrorsNamingThePath) {
   Config c = Config::parse("train:\n  lr: 0.001\n  lrr: 3\n", "cfg.yaml");
   c.section("train").get<double>("lr", 1.0);
