@@ -21,12 +21,8 @@ struct BleuArgs {
   uint64_t seed = 12345;
 };
 
-std::vector<std::string> read_hypotheses(const std::string& path, const std::string& ref_path,
-                                         size_t ref_lines) {
-  auto hyps = read_lines(path);
-  MOEKIT_CHECK(hyps.size() == ref_lines, path, "{} lines, but the reference {} has {}", hyps.size(),
-               ref_path, ref_lines);
-  return hyps;
+train::BleuSmooth smooth_of(const BleuArgs& args) {
+  return args.smooth == "exp" ? train::BleuSmooth::kExp : train::BleuSmooth::kNone;
 }
 
 // One row of sentence statistics per line, for the bootstrap.
@@ -90,9 +86,9 @@ void print_comparison(const std::string& metric, const train::PairedBootstrapRes
 
 void run_comparison(const BleuArgs& args, const std::vector<std::string>& refs,
                     const std::vector<std::string>& hyps_a) {
-  const auto hyps_b = read_hypotheses(args.compare, args.ref, refs.size());
+  const auto hyps_b = read_lines_like(args.compare, args.ref, refs.size());
   const train::PairedBootstrapOptions options{args.resamples, args.seed};
-  const auto smooth = args.smooth == "exp" ? train::BleuSmooth::kExp : train::BleuSmooth::kNone;
+  const auto smooth = smooth_of(args);
   std::cout << "A = " << args.hyp << ", B = " << args.compare << "\n";
   print_comparison("BLEU",
                    train::paired_bootstrap(
@@ -116,9 +112,9 @@ void run_comparison(const BleuArgs& args, const std::vector<std::string>& refs,
 }
 
 void run_bleu(const BleuArgs& args) {
-  const auto smooth = args.smooth == "exp" ? train::BleuSmooth::kExp : train::BleuSmooth::kNone;
+  const auto smooth = smooth_of(args);
   const auto refs = read_lines(args.ref);
-  const auto hyps = read_hypotheses(args.hyp, args.ref, refs.size());
+  const auto hyps = read_lines_like(args.hyp, args.ref, refs.size());
   if (!args.compare.empty()) return run_comparison(args, refs, hyps);
   const train::BleuScore score = train::corpus_bleu(hyps, refs, smooth);
   if (args.score_only) {

@@ -3,7 +3,6 @@
 #include <memory>
 
 #include "cli/commands.h"
-#include "moekit/core/error.h"
 #include "moekit/core/lines.h"
 #include "moekit/train/chrf.h"
 
@@ -22,9 +21,7 @@ void add_chrf_command(CLI::App& app) {
   cmd->add_flag("--score-only,-b", args->score_only, "print the score only");
   cmd->callback([args] {
     const auto refs = read_lines(args->ref);
-    const auto hyps = read_lines(args->hyp);
-    MOEKIT_CHECK(hyps.size() == refs.size(), args->hyp, "{} lines, but the reference {} has {}",
-                 hyps.size(), args->ref, refs.size());
+    const auto hyps = read_lines_like(args->hyp, args->ref, refs.size());
     const double score = train::corpus_chrf(hyps, refs);
     if (args->score_only) {
       std::cout << fmt::format("{:.2f}\n", score);

@@ -9,6 +9,12 @@ namespace moekit {
 /// when it cannot be read.
 std::vector<std::string> read_lines(const std::string& path);
 
+/// read_lines of a hypothesis file that must have as many lines as its
+/// reference (`reference_lines`, read from `reference_path`); throws
+/// moekit::Error naming both files when the counts differ.
+std::vector<std::string> read_lines_like(const std::string& path, const std::string& reference_path,
+                                         size_t reference_lines);
+
 /// The whole file as bytes. Throws moekit::Error naming the file when it
 /// cannot be read.
 std::string read_text(const std::string& path);
