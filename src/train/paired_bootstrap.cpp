@@ -50,14 +50,16 @@ PairedBootstrapResult paired_bootstrap(const SentenceStats& a, const SentenceSta
     differences.push_back(score(column_sums(b, rows)) - score(column_sums(a, rows)));
   }
 
-  // p-value: how often a resampled |difference|, centred on its mean, exceeds
-  // the observed one (sacreBLEU's _compute_p_value, after multeval).
+  // p-value: how often a resampled |difference|, centred on its mean, reaches
+  // the observed one (sacreBLEU's _compute_p_value, after multeval, but with
+  // ties counted: identical systems must not look different).
   double mean_abs = 0;
   for (double d : differences) mean_abs += std::abs(d);
   mean_abs /= options.resamples;
   int64_t exceed = 0;
-  for (double d : differences) exceed += (std::abs(d) - mean_abs > std::abs(result.difference));
-  result.p_value = static_cast<double>(exceed + 1) / static_cast<double>(options.resamples + 1);
+  for (double d : differences) exceed += (std::abs(d) - mean_abs >= std::abs(result.difference));
+  result.p_value = std::min(
+      1.0, static_cast<double>(exceed + 1) / static_cast<double>(options.resamples + 1));
 
   std::sort(differences.begin(), differences.end());
   const int64_t lower = options.resamples / 40;

@@ -22,8 +22,9 @@ TEST(TrainPairedBootstrap, IdenticalSystemsDifferByNothing) {
   EXPECT_DOUBLE_EQ(r.difference, 0.0);
   EXPECT_DOUBLE_EQ(r.low, 0.0);
   EXPECT_DOUBLE_EQ(r.high, 0.0);
-  // Every resampled difference is 0, none exceeds the observed 0: p = 1 / (n + 1).
-  EXPECT_DOUBLE_EQ(r.p_value, 1.0 / 201);
+  // Every resampled difference is 0 and reaches the observed 0: p = 1
+  // (sacreBLEU's strict '>' would give 1 / (n + 1), as if they differed).
+  EXPECT_DOUBLE_EQ(r.p_value, 1.0);
 }
 
 TEST(TrainPairedBootstrap, AClearlyBetterSystemIsSignificant) {
@@ -45,6 +46,16 @@ TEST(TrainPairedBootstrap, AClearlyBetterSystemIsSignificant) {
   const auto again = paired_bootstrap(rows(worse), rows(better), accuracy, {1000, 12345});
   EXPECT_DOUBLE_EQ(again.low, r.low);
   EXPECT_DOUBLE_EQ(again.p_value, r.p_value);
+}
+
+TEST(TrainPairedBootstrap, AnEmptySystemIsSignificantlyWorse) {
+  // B gets nothing right (an empty output); A 60%: no resample comes near.
+  std::vector<int> a, empty(150, 0);
+  for (int i = 0; i < 150; ++i) a.push_back(i % 5 < 3);
+  const auto r = paired_bootstrap(rows(a), rows(empty), accuracy, {1000, 12345});
+  EXPECT_DOUBLE_EQ(r.difference, -60.0);
+  EXPECT_DOUBLE_EQ(r.p_value, 1.0 / 1001);
+  EXPECT_LT(r.high, -45.0);
 }
 
 TEST(TrainPairedBootstrap, NoiseIsNotSignificant) {

@@ -21,8 +21,11 @@ struct PairedBootstrapResult {
   /// 95% interval of the resampled differences B - A (sacreBLEU's rule: the
   /// (n/40)-th smallest and largest of n resamples).
   double low = 0, high = 0;
-  /// sacreBLEU's p-value: (1 + #{resamples with |B - A| - mean > |observed
-  /// difference|}) / (1 + resamples).
+  /// sacreBLEU's centred p-value, counting ties: (1 + #{resamples with
+  /// |B - A| - mean(|B - A|) >= |observed difference|}) / (1 + resamples).
+  /// sacreBLEU counts only `>`, which gives identical systems (every resampled
+  /// difference 0) p = 1 / (1 + resamples), as if they differed; with `>=`
+  /// they get p = 1. Elsewhere the two agree but on exact ties.
   double p_value = 1;
   int64_t resamples = 0;
 };
