@@ -18,6 +18,9 @@ const OptionTable<GateOptions>& gate_option_table() {
       // <= 0 is documented as "unlimited", so every finite value is meaningful.
       MOEKIT_OPTION(G, double, capacity_factor, any_value(v, "capacity_factor"),
                     "switch: tokens per expert = ceil(factor·T/n); <= 0 unlimited"),
+      MOEKIT_OPTION(G, double, eval_capacity_fraction, any_value(v, "eval_capacity_fraction"),
+                    "switch at inference: tokens per expert = ceil(fraction·T) (fairseq's "
+                    "eval token fraction); <= 0 keeps the training capacity"),
       MOEKIT_OPTION(G, int64_t, n_ids, at_least<int64_t>(v, 1, "n_ids"),
                     "hash: size of the id space the map covers"),
       MOEKIT_OPTION(G, int64_t, seed, any_value(v, "seed"), "hash: seed of the id -> expert map"),

@@ -17,6 +17,9 @@ class SwitchGate : public Gate {
   explicit SwitchGate(const GateOptions& options) : Gate("SwitchGate"), options_(options) {
     MOEKIT_CHECK(std::isfinite(options.capacity_factor()), "capacity_factor",
                  "must be finite (<= 0 means unlimited), got {}", options.capacity_factor());
+    MOEKIT_CHECK(std::isfinite(options.eval_capacity_fraction()), "eval_capacity_fraction",
+                 "must be finite (<= 0 keeps the training capacity), got {}",
+                 options.eval_capacity_fraction());
     MOEKIT_CHECK(std::isfinite(options.balance_weight()) && options.balance_weight() >= 0,
                  "balance_weight", "must be finite and >= 0, got {}", options.balance_weight());
     proj_ = register_module(
@@ -33,11 +36,16 @@ class SwitchGate : public Gate {
     at::Tensor chosen = at::zeros({rows, n}, expert.options()).scatter(1, expert, 1);  // [T, n]
     at::Tensor idx = expert;
     at::Tensor w = top_p;
-    if (options_.capacity_factor() > 0) {
-      // Eq. 3: expert capacity = ceil(capacity_factor · T / n). Tokens claim slots in row
-      // order; the overflow is dropped and passes through the residual connection.
+    // Eq. 3: expert capacity = ceil(capacity_factor · T / n); at inference
+    // fairseq relaxes it to a fraction of all T tokens (top1gating's eval mode).
+    const bool eval_fraction = !is_training() && options_.eval_capacity_fraction() > 0;
+    if (eval_fraction || options_.capacity_factor() > 0) {
+      // Tokens claim slots in row order; the overflow is dropped and passes
+      // through the residual connection.
       const auto capacity = static_cast<int64_t>(
-          std::ceil(options_.capacity_factor() * static_cast<double>(rows) / n));
+          eval_fraction
+              ? std::ceil(options_.eval_capacity_fraction() * static_cast<double>(rows))
+              : std::ceil(options_.capacity_factor() * static_cast<double>(rows) / n));
       at::Tensor position = (chosen.cumsum(0) * chosen).sum(1, /*keepdim=*/true) - 1;  // [T, 1]
       at::Tensor keep = position.lt(capacity);
       idx = expert.masked_fill(keep.logical_not(), -1);
@@ -57,6 +65,7 @@ class SwitchGate : public Gate {
   void pretty_print(std::ostream& stream) const override {
     stream << "SwitchGate(d_in=" << options_.d_in() << ", n_experts=" << options_.n_experts()
            << ", capacity_factor=" << options_.capacity_factor()
+           << ", eval_capacity_fraction=" << options_.eval_capacity_fraction()
            << ", balance_weight=" << options_.balance_weight() << ")";
   }
 

@@ -63,6 +63,25 @@ TEST(GateSwitch, CapacityIsPerExpertInRowOrder) {
   EXPECT_TRUE(torch::equal(r.idx, torch::tensor({{1}, {0}, {-1}, {-1}}, torch::kLong)));
 }
 
+TEST(GateSwitch, InferenceCapacityIsTheEvalFractionOfAllTokens) {
+  // 8 rows all on expert 0, n = 2: training capacity ceil(1.25 · 8 / 2) = 5.
+  auto x = torch::zeros({8, 2});
+  x.select(1, 0).fill_(1.0);
+  auto kept = [&](double fraction, bool training) {
+    auto gate = make_gate("switch", GateOptions(2, 2).capacity_factor(1.25)
+                                        .eval_capacity_fraction(fraction));
+    gate->train(training);
+    return gate->forward({x, {}, {}}).idx.ge(0).sum().item<int64_t>();
+  };
+  EXPECT_EQ(kept(0.0, true), 5);
+  EXPECT_EQ(kept(0.0, false), 5);   // no fraction: inference keeps the training capacity
+  EXPECT_EQ(kept(0.25, true), 5);   // the fraction applies at inference only
+  EXPECT_EQ(kept(0.25, false), 2);  // fairseq's default: ceil(0.25 · 8)
+  EXPECT_EQ(kept(0.3, false), 3);   // ceil(2.4)
+  EXPECT_EQ(kept(1.0, false), 8);   // never drops
+  EXPECT_THROW(make_gate("switch", GateOptions(2, 2).eval_capacity_fraction(std::nan(""))), Error);
+}
+
 TEST(GateSwitch, CapacityRoundsUp) {
   // T = 5 rows all on expert 0, n = 2, capacity_factor 1: capacity = ceil(5/2) = 3
   // (Fedus et al. eq. 3); flooring would keep 2.

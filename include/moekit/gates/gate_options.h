@@ -28,6 +28,10 @@ struct GateOptions {
   TORCH_ARG(double, balance_weight) = 1e-2;
   /// switch: tokens per expert = ceil(capacity_factor · T / n); <= 0 means unlimited.
   TORCH_ARG(double, capacity_factor) = 1.25;
+  /// switch, at inference (eval mode): > 0 sets tokens per expert to
+  /// ceil(fraction · T), fairseq's moe_eval_capacity_token_fraction (its
+  /// default 0.25; 1 never drops a token); <= 0 keeps the training capacity.
+  TORCH_ARG(double, eval_capacity_fraction) = 0.0;
 
   // --- hash ---
   /// Size of the id space the hash map covers (ids must lie in [0, n_ids)).
