@@ -44,7 +44,7 @@ void run_translate(const TranslateArgs& args) {
       has_modes = std::find(info.options.begin(), info.options.end(), "eval_mode") !=
                   info.options.end();
     }
-    MOEKIT_CHECK(has_modes || model_options.moe_every() == 0, "--expert-mode",
+    MOEKIT_CHECK(has_modes || !model_options.has_moe(), "--expert-mode",
                  "the '{}' gate has no expert modes (it does not read eval_mode)",
                  model_options.gate());
     gates::GateOptions g = model_options.gate_options();
@@ -90,7 +90,7 @@ void add_translate_commands(CLI::App& app) {
   tr->add_option("--beam", targs->beam, "beam size (1 = greedy)")->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{1000}));
   tr->add_option("--expert-mode", targs->expert_mode, "random gate: sample | fixed:I | mean");
-  tr->add_option("--to", targs->to, "target language (en | es)")->capture_default_str();
+  tr->add_option("--to", targs->to, "target language code (en, es, or any language of the run's directions)")->capture_default_str();
   tr->add_option("--weights", targs->weights, "weights file in RUN")->capture_default_str();
   tr->add_option("--max-len", targs->max_len, "most tokens per output")->capture_default_str()
       ->check(CLI::Range(int64_t{1}, int64_t{100000}));

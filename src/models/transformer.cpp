@@ -2,10 +2,14 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
+#include <set>
+#include <sstream>
 #include <tuple>
 
 #include "moekit/core/error.h"
+#include "moekit/core/parse.h"
 #include "moekit/models/transformer_layers.h"
 
 namespace moekit::models {
@@ -27,7 +31,55 @@ void TransformerOptions::validate() const {
                  vocab_size_, id);
   }
   MOEKIT_CHECK(moe_every_ >= 0, "moe_every", "must be >= 0 (0 = dense), got {}", moe_every_);
+  const std::vector<int64_t> listed = parse_moe_layers(moe_layers_);  // checks the words
+  for (int64_t layer : listed) {
+    MOEKIT_CHECK(layer < std::max(encoder_layers_, decoder_layers_), "moe_layers",
+                 "layer {} does not exist: the encoder has {} layers and the decoder {}", layer,
+                 encoder_layers_, decoder_layers_);
+  }
   MOEKIT_CHECK(n_experts_ > 0, "n_experts", "must be > 0, got {}", n_experts_);
+}
+
+std::vector<int64_t> parse_moe_layers(const std::string& text) {
+  static const std::set<std::string> kWords = {"", "even", "odd", "all", "none"};
+  if (kWords.count(text)) return {};
+  std::string list = text;
+  if (list.size() >= 2 && list.front() == '[' && list.back() == ']') {
+    list = list.substr(1, list.size() - 2);  // a YAML list arrives in flow style
+  }
+  std::vector<int64_t> layers;
+  std::stringstream in(list);
+  std::string item;
+  while (std::getline(in, item, ',')) {
+    const auto first = item.find_first_not_of(' ');
+    const auto last = item.find_last_not_of(' ');
+    MOEKIT_CHECK(first != std::string::npos, "moe_layers",
+                 "expected even, odd, all, none or a list of layer indices like 0,2,4; got '{}'",
+                 text);
+    const int64_t layer = parse_value<int64_t>(item.substr(first, last - first + 1), "moe_layers");
+    MOEKIT_CHECK(layer >= 0, "moe_layers", "layer indices count from 0, got {}", layer);
+    MOEKIT_CHECK(std::find(layers.begin(), layers.end(), layer) == layers.end(), "moe_layers",
+                 "layer {} is listed twice", layer);
+    layers.push_back(layer);
+  }
+  return layers;
+}
+
+bool TransformerOptions::is_moe_layer(int64_t layer) const {
+  if (moe_layers_.empty()) return moe_every_ > 0 && layer % moe_every_ == moe_every_ - 1;
+  if (moe_layers_ == "even") return layer % 2 == 0;
+  if (moe_layers_ == "odd") return layer % 2 == 1;
+  if (moe_layers_ == "all") return true;
+  if (moe_layers_ == "none") return false;
+  const auto listed = parse_moe_layers(moe_layers_);
+  return std::find(listed.begin(), listed.end(), layer) != listed.end();
+}
+
+bool TransformerOptions::has_moe() const {
+  for (int64_t i = 0; i < std::max(encoder_layers_, decoder_layers_); ++i) {
+    if (is_moe_layer(i)) return true;
+  }
+  return false;
 }
 
 at::Tensor sinusoidal_positions(int64_t offset, int64_t length, int64_t d_model,
@@ -82,13 +134,27 @@ void TransformerImpl::reset_parameters() {
   if (positions.defined()) positions.normal_(0.0, std);
 }
 
+namespace {
+
+// "1,3" or "none": the layers that have a MoE FFN, for printing.
+std::string moe_layer_list(const TransformerOptions& options) {
+  std::string list;
+  for (int64_t i = 0; i < std::max(options.encoder_layers(), options.decoder_layers()); ++i) {
+    if (options.is_moe_layer(i)) list += (list.empty() ? "" : ",") + std::to_string(i);
+  }
+  return list.empty() ? "none" : list;
+}
+
+}  // namespace
+
 void TransformerImpl::pretty_print(std::ostream& stream) const {
   stream << "moekit::Transformer(vocab_size=" << options.vocab_size()
          << ", d_model=" << options.d_model() << ", ffn_hidden=" << options.ffn_hidden()
          << ", heads=" << options.heads() << ", layers=" << options.encoder_layers() << "+"
          << options.decoder_layers() << ", pre_norm=" << options.pre_norm()
          << ", positions=" << (options.learned_positions() ? "learned" : "sinusoidal")
-         << ", moe_every=" << options.moe_every() << ", n_experts=" << options.n_experts()
+         << ", moe_layers=" << moe_layer_list(options)
+         << ", n_experts=" << options.n_experts()
          << ", gate=" << options.gate() << ")";
 }
 

@@ -54,6 +54,48 @@ TEST(ModelTransformer, FeedForwardOfOddLayersIsMoEWithMoeEveryTwo) {
   EXPECT_EQ(names.count("encoder.1.ffn.fc1.weight"), 0u);
 }
 
+// Which FFNs are MoE, encoder then decoder, as "e0 e1 .. | d0 d1 ..".
+std::string moe_placement(const TransformerOptions& options) {
+  Transformer model(options);
+  std::string out;
+  for (int64_t i = 0; i < options.encoder_layers(); ++i)
+    out += model->encoder_layer(i).ffn->is_moe() ? "M" : "-";
+  out += "|";
+  for (int64_t i = 0; i < options.decoder_layers(); ++i)
+    out += model->decoder_layer(i).ffn->is_moe() ? "M" : "-";
+  return out;
+}
+
+TEST(ModelTransformer, MoeLayersPlacesTheMoEFeedForwards) {
+  auto six = [] { return tiny().encoder_layers(6).decoder_layers(6); };
+  // THOR's reference: layers 0, 2, 4 of 6 in both stacks.
+  EXPECT_EQ(moe_placement(six().moe_layers("even")), "M-M-M-|M-M-M-");
+  EXPECT_EQ(moe_placement(six().moe_layers("odd")), "-M-M-M|-M-M-M");
+  EXPECT_EQ(moe_placement(six().moe_layers("all")), "MMMMMM|MMMMMM");
+  EXPECT_EQ(moe_placement(six().moe_layers("none")), "------|------");
+  EXPECT_EQ(moe_placement(six().moe_layers("0,5")), "M----M|M----M");
+  EXPECT_EQ(moe_placement(six().moe_layers("[1, 2]")), "-MM---|-MM---");
+  // A list index past the shorter stack applies to the longer one only.
+  EXPECT_EQ(moe_placement(tiny().encoder_layers(3).decoder_layers(1).moe_layers("2")), "--M|-");
+  // moe_layers overrides moe_every; "" keeps the moe_every rule.
+  EXPECT_EQ(moe_placement(six().moe_every(3).moe_layers("even")), "M-M-M-|M-M-M-");
+  EXPECT_EQ(moe_placement(six().moe_every(3)), "--M--M|--M--M");
+  EXPECT_TRUE(six().moe_layers("0").has_moe());
+  EXPECT_FALSE(six().moe_layers("none").has_moe());
+  EXPECT_FALSE(tiny().moe_every(0).has_moe());
+}
+
+TEST(ModelTransformer, MoeLayersRejectsBadListsNamingTheField) {
+  for (const char* bad : {"evens", "0,,2", "-1", "1,1", "6", "x"}) {
+    try {
+      Transformer(tiny().encoder_layers(6).decoder_layers(6).moe_layers(bad));
+      ADD_FAILURE() << bad << " was accepted";
+    } catch (const Error& e) {
+      EXPECT_EQ(e.where(), "moe_layers") << bad;
+    }
+  }
+}
+
 TEST(ModelTransformer, MoeEveryZeroIsDense) {
   torch::manual_seed(0);
   Transformer model(tiny("switch").moe_every(0));

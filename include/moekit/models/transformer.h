@@ -41,8 +41,13 @@ struct TransformerOptions {
 
   // --- MoE ---
   /// Layer i (encoder and decoder) has a MoE FFN when i % moe_every == moe_every - 1,
-  /// i.e. layers 1, 3, ... for 2; 0 gives a dense Transformer.
+  /// i.e. layers 1, 3, ... for 2; 0 gives a dense Transformer. Ignored when
+  /// moe_layers is set.
   TORCH_ARG(int64_t, moe_every) = 2;
+  /// Which layers (encoder and decoder alike, counted from 0) have a MoE FFN:
+  /// `even` (0, 2, 4, …: THOR's reference placement), `odd`, `all`, `none`, or a
+  /// list of layer indices ("0,2,4" or "[0, 2, 4]"); empty = the moe_every rule.
+  TORCH_ARG(std::string, moe_layers) = "";
   TORCH_ARG(int64_t, n_experts) = 2;
   /// Registry name of the gate (`moekit gates`); `hash` keys on the token id.
   TORCH_ARG(std::string, gate) = "random";
@@ -53,10 +58,15 @@ struct TransformerOptions {
   /// Throws moekit::Error naming the field at fault.
   void validate() const;
   /// Whether layer `layer` (encoder or decoder) has a MoE FFN.
-  bool is_moe_layer(int64_t layer) const {
-    return moe_every_ > 0 && layer % moe_every_ == moe_every_ - 1;
-  }
+  bool is_moe_layer(int64_t layer) const;
+  /// Whether any encoder or decoder layer has one (false: a dense Transformer).
+  bool has_moe() const;
 };
+
+/// The indices of a `moe_layers` list ("0,2,4" or "[0, 2, 4]"); empty for the
+/// words even, odd, all, none and for "". Throws moekit::Error naming
+/// `moe_layers` on anything else, a negative index or a repeated one.
+std::vector<int64_t> parse_moe_layers(const std::string& text);
 
 class EncoderLayerImpl;
 class DecoderLayerImpl;
