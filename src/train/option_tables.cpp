@@ -20,6 +20,9 @@ const OptionTable<models::TransformerOptions>& transformer_option_table() {
                     "longest sequence with learned positions"),
       MOEKIT_OPTION(O, int64_t, moe_every, at_least<int64_t>(v, 0, "moe_every"),
                     "layer i has a MoE FFN when i % moe_every == moe_every - 1; 0 = dense"),
+      MOEKIT_OPTION(O, std::string, moe_layers, (models::parse_moe_layers(v), v),
+                    "MoE layers: even (0,2,..: THOR), odd, all, none or a list like 0,2,4; "
+                    "overrides moe_every"),
       MOEKIT_OPTION(O, int64_t, n_experts, at_least<int64_t>(v, 1, "n_experts"), "experts per MoE layer"),
   };
   return table;
@@ -36,6 +39,8 @@ const OptionTable<TranslationTrainerOptions>& translation_trainer_option_table()
                     "global gradient-norm clip; <= 0 disables it"),
       MOEKIT_OPTION(O, int64_t, max_tokens, at_least<int64_t>(v, 1, "max_tokens"),
                     "padded tokens per batch (rows x longest sentence)"),
+      MOEKIT_OPTION(O, int64_t, update_freq, at_least<int64_t>(v, 1, "update_freq"),
+                    "batches accumulated per optimiser step (update = update_freq x max_tokens)"),
       MOEKIT_OPTION(O, int64_t, max_steps, at_least<int64_t>(v, 1, "max_steps"), "optimiser steps to train"),
       MOEKIT_OPTION(O, int64_t, eval_every, at_least<int64_t>(v, 1, "eval_every"),
                     "steps between validations"),

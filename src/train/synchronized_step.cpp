@@ -14,13 +14,19 @@
 
 namespace moekit::train {
 
-SynchronizedStep backward_and_agree(dist::Group& group, torch::nn::Module& model,
-                                    const at::Tensor& loss, double weight,
-                                    const std::string& where, const std::string& advice) {
+double accumulate_gradients(const dist::Group& group, const at::Tensor& loss, double weight) {
   // Scaled so that the mean over ranks is the loss of the whole batch.
   (loss * (weight * group.world_size())).backward();
+  return loss.item<double>() * weight;
+}
+
+SynchronizedStep backward_and_agree(dist::Group& group, torch::nn::Module& model,
+                                    const at::Tensor& loss, double weight,
+                                    const std::string& where, const std::string& advice,
+                                    double earlier_loss) {
+  const double value = accumulate_gradients(group, loss, weight);
   dist::synchronize_gradients(group, model);
-  std::vector<double> agreed = {loss.item<double>() * weight,
+  std::vector<double> agreed = {earlier_loss + value,
                                 gradients_finite(model) ? 0.0 : 1.0,
                                 stop_requested() != 0 ? 1.0 : 0.0};
   dist::all_reduce_sum(group, agreed);

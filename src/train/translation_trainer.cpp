@@ -32,6 +32,7 @@ void TranslationTrainerOptions::validate() const {
   MOEKIT_CHECK(warmup_steps_ >= 1, "train.warmup_steps", "must be >= 1, got {}", warmup_steps_);
   MOEKIT_CHECK(weight_decay_ >= 0, "train.weight_decay", "must be >= 0, got {}", weight_decay_);
   MOEKIT_CHECK(max_tokens_ >= 1, "train.max_tokens", "must be >= 1, got {}", max_tokens_);
+  MOEKIT_CHECK(update_freq_ >= 1, "train.update_freq", "must be >= 1, got {}", update_freq_);
   MOEKIT_CHECK(max_steps_ >= 1, "train.max_steps", "must be >= 1, got {}", max_steps_);
   MOEKIT_CHECK(eval_every_ >= 1, "train.eval_every", "must be >= 1, got {}", eval_every_);
   MOEKIT_CHECK(log_every_ >= 1, "train.log_every", "must be >= 1, got {}", log_every_);
@@ -240,50 +241,81 @@ TranslationFitResult TranslationTrainer::fit(const data::ParallelCorpus& train,
 
   // Schedules given in epochs (local search's search_epochs) count the batches
   // of the first epoch, so a resumed run derives the same step budget.
+  const auto first_epoch_batches = static_cast<int64_t>(
+      data::make_token_batches(train.pairs, options_.max_tokens(),
+                               static_cast<uint64_t>(options_.seed()) * 1000003ULL)
+          .size());
   gates::set_gate_steps_per_epoch(
-      *model_, static_cast<int64_t>(
-                   data::make_token_batches(train.pairs, options_.max_tokens(),
-                                            static_cast<uint64_t>(options_.seed()) * 1000003ULL)
-                       .size()));
+      *model_, (first_epoch_batches + options_.update_freq() - 1) / options_.update_freq());
+  // One pass (CE + MoE aux loss), or THOR's two passes and consistency term.
+  auto batch_loss = [&](const data::PaddedBatch& batch) {
+    const auto out1 = model_->forward(batch.src, batch.tgt_in);
+    if (!options_.consistency()) {
+      return label_smoothed_cross_entropy(out1.logits, batch.tgt_out, o.pad_id(),
+                                          options_.label_smoothing()) +
+             out1.aux_loss;
+    }
+    const auto out2 = model_->forward(batch.src, batch.tgt_in);
+    return thor_loss(out1.logits, out2.logits, batch.tgt_out, o.pad_id(),
+                     options_.consistency_alpha(), options_.label_smoothing())
+               .total +
+           0.5 * (out1.aux_loss + out2.aux_loss);
+  };
   while (step_ < options_.max_steps()) {
     // The batch order of an epoch depends only on (seed, epoch), so resuming mid-epoch
     // replays the same order.
     const auto batches = data::make_token_batches(
         train.pairs, options_.max_tokens(),
         static_cast<uint64_t>(options_.seed()) * 1000003ULL + static_cast<uint64_t>(epoch));
-    for (; batch_in_epoch < static_cast<int64_t>(batches.size()) && step_ < options_.max_steps();
-         ++batch_in_epoch) {
-      const auto& indices = batches[batch_in_epoch];
-      const dist::BatchShare share =
-          dist::batch_share(static_cast<int64_t>(indices.size()), *group_);
-      const auto batch = data::collate(train.pairs, sentences_to_run(indices, share), o.pad_id(),
-                                       o.bos_id(), o.eos_id());
+    const auto n_batches = static_cast<int64_t>(batches.size());
+    while (batch_in_epoch < n_batches && step_ < options_.max_steps()) {
+      // One optimiser step accumulates update_freq consecutive batches (fewer at
+      // the end of an epoch), each weighted by its share of the target tokens, so
+      // that the step is the one a single batch of all of them would take.
+      const int64_t group_end = std::min(batch_in_epoch + options_.update_freq(), n_batches);
+      std::vector<data::PaddedBatch> micro;
+      std::vector<bool> runs;  // whether this rank has sentences of the batch
+      std::vector<double> tokens;  // per batch: target tokens, all tokens (whole batch)
+      for (int64_t b = batch_in_epoch; b < group_end; ++b) {
+        const auto& indices = batches[b];
+        const dist::BatchShare share =
+            dist::batch_share(static_cast<int64_t>(indices.size()), *group_);
+        micro.push_back(data::collate(train.pairs, sentences_to_run(indices, share), o.pad_id(),
+                                      o.bos_id(), o.eos_id()));
+        runs.push_back(share.size > 0);
+        tokens.push_back(share.size ? static_cast<double>(micro.back().tgt_tokens) : 0.0);
+        tokens.push_back(
+            share.size ? static_cast<double>(micro.back().src_tokens + micro.back().tgt_tokens)
+                       : 0.0);
+      }
+      dist::all_reduce_sum(*group_, tokens);
+      double target_tokens = 0, all_tokens = 0;
+      for (size_t k = 0; k < micro.size(); ++k) {
+        target_tokens += tokens[2 * k];
+        all_tokens += tokens[2 * k + 1];
+      }
+      const std::string where = fmt::format("step {} (epoch {}, batch {})", step_ + 1, epoch,
+                                            group_end - batch_in_epoch > 1
+                                                ? fmt::format("{}-{}", batch_in_epoch + 1, group_end)
+                                                : std::to_string(group_end));
       set_learning_rate();
       optimizer_->zero_grad();
-      at::Tensor loss;
-      const auto out1 = model_->forward(batch.src, batch.tgt_in);
-      if (options_.consistency()) {
-        const auto out2 = model_->forward(batch.src, batch.tgt_in);
-        loss = thor_loss(out1.logits, out2.logits, batch.tgt_out, o.pad_id(),
-                         options_.consistency_alpha(), options_.label_smoothing())
-                   .total +
-               0.5 * (out1.aux_loss + out2.aux_loss);
-      } else {
-        loss = label_smoothed_cross_entropy(out1.logits, batch.tgt_out, o.pad_id(),
-                                            options_.label_smoothing()) +
-               out1.aux_loss;
+      double earlier_loss = 0;
+      SynchronizedStep agreed;
+      for (size_t k = 0; k < micro.size(); ++k) {
+        // The loss is a per-target-token mean, so a batch (and a rank's share of
+        // it) weighs as its target tokens.
+        const double weight = runs[k] ? micro[k].tgt_tokens / target_tokens : 0.0;
+        const at::Tensor loss = batch_loss(micro[k]);
+        if (k + 1 < micro.size()) {
+          earlier_loss += accumulate_gradients(*group_, loss, weight);
+        } else {
+          agreed = backward_and_agree(*group_, *model_, loss, weight, where,
+                                      " (lower train.lr or raise train.warmup_steps)",
+                                      earlier_loss);
+        }
       }
-      // Token counts of the whole batch: the loss is a per-target-token mean, so a
-      // rank's share weighs as its target tokens.
-      std::vector<double> tokens = {
-          share.size ? static_cast<double>(batch.tgt_tokens) : 0.0,
-          share.size ? static_cast<double>(batch.src_tokens + batch.tgt_tokens) : 0.0};
-      dist::all_reduce_sum(*group_, tokens);
-      const double weight = share.size ? batch.tgt_tokens / tokens[0] : 0.0;
-      const std::string where =
-          fmt::format("step {} (epoch {}, batch {})", step_ + 1, epoch, batch_in_epoch + 1);
-      const SynchronizedStep agreed = backward_and_agree(
-          *group_, *model_, loss, weight, where, " (lower train.lr or raise train.warmup_steps)");
+      batch_in_epoch = group_end;
       const double value = agreed.loss;
       if (options_.clip_norm() > 0) dist::clip_grad_norm(*group_, *model_, options_.clip_norm());
       optimizer_->step();
@@ -292,7 +324,7 @@ TranslationFitResult TranslationTrainer::fit(const data::ParallelCorpus& train,
       result.last_train_loss = value;
       window_loss += value;
       ++window_steps;
-      window_tokens += static_cast<int64_t>(tokens[1]);
+      window_tokens += static_cast<int64_t>(all_tokens);
 
       if (step_ % options_.log_every() == 0 || step_ == options_.max_steps()) {
         const double seconds =
@@ -337,13 +369,13 @@ TranslationFitResult TranslationTrainer::fit(const data::ParallelCorpus& train,
           if (write) save_best();
         }
         if (write) {
-          save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
+          save_checkpoint(epoch, batch_in_epoch, best, best_step, window_loss, window_steps);
         }
       }
       if (const int sig = agreed.stop_signal; sig != 0 && step_ < options_.max_steps()) {
         std::string saved;
         if (write) {
-          save_checkpoint(epoch, batch_in_epoch + 1, best, best_step, window_loss, window_steps);
+          save_checkpoint(epoch, batch_in_epoch, best, best_step, window_loss, window_steps);
           saved = run_.checkpoint_path();
         }
         throw Interrupted(sig, saved, fmt::format("step {}", step_));

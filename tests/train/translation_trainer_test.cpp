@@ -214,9 +214,64 @@ TEST(TrainTranslationTrainer, SigtermStopsAfterTheStepAndResumesExactly) {
   for (int64_t s = 1; s <= 12; ++s) EXPECT_NEAR(a.at(s), b.at(s), 1e-4) << "step " << s;
 }
 
+// Two steps' worth of sentences of two lengths: with max_tokens 16 they form two
+// batches (the short pair, the long pair) of 8 and 16 target tokens; with 32, one.
+data::ParallelCorpus two_length_corpus(int64_t vocab) {
+  data::ParallelCorpus corpus;
+  for (int64_t i = 0; i < 4; ++i) {
+    const int64_t length = i < 2 ? 3 : 7;
+    data::TokenPair pair;
+    for (int64_t t = 0; t < length; ++t) {
+      pair.src.push_back(4 + (i * 5 + t * 3) % (vocab - 4));
+      pair.tgt.push_back(4 + (i * 7 + t * 2 + 1) % (vocab - 4));
+    }
+    corpus.pairs.push_back(pair);
+    corpus.references.emplace_back("x");
+  }
+  return corpus;
+}
+
+TEST(TrainTranslationTrainer, GradientAccumulationEqualsOneLargeBatch) {
+  MOEKIT_REQUIRE_TOKENIZER();
+  data::Tokenizer tok((corpus_dir() / "spm.model").string());
+  const data::ParallelCorpus corpus = two_length_corpus(tok.vocab_size());
+  ASSERT_EQ(data::make_token_batches(corpus.pairs, 16, 0).size(), 2u);
+  ASSERT_EQ(data::make_token_batches(corpus.pairs, 32, 0).size(), 1u);
+  // Deterministic routing and no dropout: the two runs may differ only by how
+  // the batches' gradients are weighted (8 vs 16 target tokens).
+  auto fit = [&](int64_t max_tokens, int64_t update_freq, bool consistency) {
+    torch::manual_seed(0);
+    models::TransformerOptions o(tok.vocab_size());
+    o.d_model(32).ffn_hidden(64).heads(2).encoder_layers(2).decoder_layers(2).dropout(0.0)
+        .moe_layers("even").n_experts(2).gate("softmax")
+        .pad_id(tok.pad_id()).bos_id(tok.bos_id()).eos_id(tok.eos_id());
+    models::Transformer model(o);
+    TranslationTrainer trainer(model, tok,
+                               TranslationTrainerOptions().lr(1e-2).warmup_steps(1).max_steps(3)
+                                   .max_tokens(max_tokens).update_freq(update_freq)
+                                   .eval_every(100).bleu_sentences(0).best_metric("loss")
+                                   .consistency(consistency).consistency_alpha(5.0));
+    const TranslationFitResult r = trainer.fit(corpus, corpus);
+    EXPECT_EQ(r.steps, 3);
+    return std::make_pair(r.last_train_loss, torch::nn::utils::parameters_to_vector(
+                                                 model->parameters()).detach());
+  };
+  for (const bool consistency : {false, true}) {
+    const auto [large_loss, large] = fit(32, 1, consistency);
+    const auto [accumulated_loss, accumulated] = fit(16, 2, consistency);
+    const auto [single_loss, single] = fit(16, 1, consistency);
+    EXPECT_NEAR(accumulated_loss, large_loss, 1e-5) << consistency;
+    // float32 sums in another order, then Adam (which divides by |g|) for 3 steps.
+    EXPECT_LT((accumulated - large).abs().max().item<double>(), 1e-4) << consistency;
+    // The comparison can see a difference: without accumulation the steps differ.
+    EXPECT_GT((single - large).abs().max().item<double>(), 1e-3) << consistency;
+  }
+}
+
 TEST(TrainTranslationTrainer, RejectsBadOptions) {
   EXPECT_THROW(TranslationTrainerOptions().best_metric("accuracy").validate(), Error);
   EXPECT_THROW(TranslationTrainerOptions().max_tokens(0).validate(), Error);
+  EXPECT_THROW(TranslationTrainerOptions().update_freq(0).validate(), Error);
   EXPECT_THROW(TranslationTrainerOptions().label_smoothing(1.0).validate(), Error);
 }
 

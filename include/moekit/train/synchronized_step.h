@@ -27,9 +27,16 @@ struct SynchronizedStep {
 /// a stop request. Throws moekit::Error at `where`, on every rank and before
 /// any optimizer step, when the loss or a gradient is NaN/Inf anywhere
 /// (`advice` ends the loss message). On one process: a plain backward with the
-/// same checks.
+/// same checks. `earlier_loss`: what accumulate_gradients returned for the
+/// earlier batches of the same step (gradient accumulation), added to the loss.
 SynchronizedStep backward_and_agree(dist::Group& group, torch::nn::Module& model,
                                     const at::Tensor& loss, double weight,
-                                    const std::string& where, const std::string& advice = "");
+                                    const std::string& where, const std::string& advice = "",
+                                    double earlier_loss = 0);
+
+/// Backpropagates one batch of a step that accumulates several, scaled as
+/// backward_and_agree scales it, without synchronising anything (the step's last
+/// batch goes through backward_and_agree). Returns weight · loss.
+double accumulate_gradients(const dist::Group& group, const at::Tensor& loss, double weight);
 
 }  // namespace moekit::train

@@ -32,6 +32,10 @@ struct TranslationTrainerOptions {
   TORCH_ARG(double, clip_norm) = 0.0;
   /// Padded tokens per batch (rows · longest sentence).
   TORCH_ARG(int64_t, max_tokens) = 4096;
+  /// Batches per optimiser step (gradient accumulation, fairseq's --update-freq):
+  /// a step sees update_freq · max_tokens tokens. THOR's two passes stay inside
+  /// one batch.
+  TORCH_ARG(int64_t, update_freq) = 1;
   TORCH_ARG(int64_t, max_steps) = 1000;
   TORCH_ARG(int64_t, eval_every) = 500;
   TORCH_ARG(int64_t, log_every) = 50;
