@@ -15,6 +15,8 @@ packages=(
   python3-dev python3-torch pybind11-dev python3-pybind11 python3-pytest python3-setuptools python3-pip
   # data and plots
   dataset-fashion-mnist diatheke sword-text-sparv sword-text-web gnuplot-nox
+  # study scripts (scripts/study-*.sh): run configs and compressed hypotheses
+  python3-yaml xz-utils
 )
 
 # `setup.sh fuzz` adds what only `make fuzz` needs: clang with libFuzzer and

@@ -7,6 +7,7 @@
 #include <filesystem>
 #include <fstream>
 #include <future>
+#include <map>
 #include <nlohmann/json.hpp>
 #include <regex>
 #include <set>
@@ -16,6 +17,7 @@
 #include "moekit/core/checkpoint.h"
 #include "moekit/core/error.h"
 #include "moekit/core/parse.h"
+#include "moekit/data/ces_bible.h"
 #include "moekit/data/osis_text.h"
 #include "moekit/data/tokenizer.h"
 
@@ -107,16 +109,16 @@ SplitCounts count_split(const std::vector<VersePair>& pairs) {
   for (const auto& p : pairs) {
     if (counts.books.empty() || counts.books.back() != p.book) counts.books.push_back(p.book);
     ++counts.verses;
-    counts.es_words += count_words(p.es);
+    counts.lang_words += count_words(p.lang);
     counts.en_words += count_words(p.en);
   }
   return counts;
 }
 
-nlohmann::json to_json(const SplitCounts& c, const std::string& stem) {
-  return {{"files", {stem + ".es", stem + ".en"}},
+nlohmann::json to_json(const SplitCounts& c, const std::string& stem, const std::string& lang) {
+  return {{"files", {stem + "." + lang, stem + ".en"}},
           {"verses", c.verses},
-          {"es_words", c.es_words},
+          {lang + "_words", c.lang_words},
           {"en_words", c.en_words},
           {"books", c.books}};
 }
@@ -165,34 +167,44 @@ std::vector<Verse> parse_diatheke_output(const std::string& text, const std::str
   return verses;
 }
 
-std::vector<VersePair> align_verses(const std::vector<Verse>& es, const std::vector<Verse>& en,
-                                    AlignmentCounts* counts) {
+std::vector<VersePair> align_verses(const std::vector<Verse>& lang, const std::vector<Verse>& en,
+                                    AlignmentCounts* counts, bool join_merged) {
   std::unordered_map<std::string, size_t> en_index;
   for (size_t i = 0; i < en.size(); ++i) {
     const auto& v = en[i];
     MOEKIT_CHECK(en_index.emplace(verse_key(v.book, v.chapter, v.verse), i).second, "en",
                  "{} {}:{} appears twice", v.book, v.chapter, v.verse);
   }
+  std::set<std::string> lang_keys;
+  for (const auto& v : lang) {
+    MOEKIT_CHECK(lang_keys.insert(verse_key(v.book, v.chapter, v.verse)).second, "lang",
+                 "{} {}:{} appears twice", v.book, v.chapter, v.verse);
+  }
   AlignmentCounts c;
-  std::set<std::string> es_seen;
   std::vector<VersePair> pairs;
   int64_t matched = 0;
-  for (const auto& v : es) {
-    const std::string key = verse_key(v.book, v.chapter, v.verse);
-    MOEKIT_CHECK(es_seen.insert(key).second, "es", "{} {}:{} appears twice", v.book, v.chapter,
-                 v.verse);
-    const auto it = en_index.find(key);
+  for (const auto& v : lang) {
+    const auto it = en_index.find(verse_key(v.book, v.chapter, v.verse));
     if (it == en_index.end()) {
-      ++c.es_only;
+      ++c.lang_only;
       continue;
     }
     ++matched;
-    const Verse& e = en[it->second];
-    if (v.text.empty() || e.text.empty()) {
+    VersePair pair{v.book, v.chapter, v.verse, v.text, en[it->second].text};
+    const std::string next = verse_key(v.book, v.chapter, v.verse + 1);
+    if (join_merged && lang_keys.count(next) == 0) {
+      if (const auto n = en_index.find(next); n != en_index.end()) {
+        const std::string& more = en[n->second].text;
+        pair.en += (pair.en.empty() || more.empty() ? "" : " ") + more;
+        pair.merged = true;
+      }
+    }
+    if (pair.lang.empty() || pair.en.empty()) {
       ++c.empty;
       continue;
     }
-    pairs.push_back({v.book, v.chapter, v.verse, v.text, e.text});
+    c.merged += pair.merged ? 1 : 0;
+    pairs.push_back(std::move(pair));
   }
   c.en_only = static_cast<int64_t>(en.size()) - matched;
   if (counts != nullptr) *counts = c;
@@ -219,6 +231,11 @@ BibleSplit split_by_book(const std::vector<VersePair>& pairs,
   }
   BibleSplit split;
   for (const auto& p : pairs) {
+    const bool held_out = valid.count(p.book) || test.count(p.book);
+    if (held_out && p.merged) {
+      ++split.merged_held_out;  // its reference would be two verses
+      continue;
+    }
     auto& dest = valid.count(p.book) ? split.valid : test.count(p.book) ? split.test : split.train;
     dest.push_back(p);
   }
@@ -242,34 +259,114 @@ void BibleCorpusOptions::validate() const {
                "'{}' is not a usable program path", diatheke_);
 }
 
-void write_bible_split(const std::string& out_dir, const BibleSplit& split,
-                       BibleCorpusReport* report) {
+std::array<SplitCounts, 3> write_bible_split(const std::string& out_dir, const BibleSplit& split,
+                                             const std::string& lang, const std::string& stem) {
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   MOEKIT_CHECK(!ec, out_dir, "cannot create directory: {}", ec.message());
   const std::pair<const char*, const std::vector<VersePair>*> parts[] = {
       {"train", &split.train}, {"valid", &split.valid}, {"test", &split.test}};
-  for (const auto& [stem, pairs] : parts) {
-    for (const bool es : {true, false}) {
-      const std::string path = fmt::format("{}/{}.{}", out_dir, stem, es ? "es" : "en");
+  for (const auto& [name, pairs] : parts) {
+    for (const bool english : {false, true}) {
+      const std::string path =
+          fmt::format("{}/{}{}.{}", out_dir, name, stem, english ? "en" : lang);
       std::ofstream out(path, std::ios::binary | std::ios::trunc);
       MOEKIT_CHECK(out.good(), path, "cannot open for writing");
-      for (const auto& p : *pairs) out << (es ? p.es : p.en) << '\n';
+      for (const auto& p : *pairs) out << (english ? p.en : p.lang) << '\n';
       out.close();
       MOEKIT_CHECK(!out.fail(), path, "write failed");
     }
   }
-  if (report != nullptr) {
-    report->train = count_split(split.train);
-    report->valid = count_split(split.valid);
-    report->test = count_split(split.test);
+  return {count_split(split.train), count_split(split.valid), count_split(split.test)};
+}
+
+namespace {
+
+// A translation aligned with English and split by the same books, written to
+// OUT/SPLIT.CODE-en.{CODE,en}.
+LanguageReport add_ces_language(const BibleCorpusOptions& options, const std::string& file,
+                                const std::string& code, const std::vector<Verse>& en) {
+  LanguageReport r;
+  r.code = code;
+  r.file = fs::path(file).filename().string();
+  const std::vector<Verse> verses = read_ces_bible(file);
+  r.verses = static_cast<int64_t>(verses.size());
+  std::vector<VersePair> pairs;
+  BibleSplit split;
+  try {
+    pairs = align_verses(verses, en, &r.alignment, /*join_merged=*/true);
+    MOEKIT_CHECK(!pairs.empty(), "", "no verse aligns with {} by book, chapter and verse",
+                 options.en_module());
+    split = split_by_book(pairs, options.valid_books(), options.test_books());
+  } catch (const Error& e) {
+    // align_verses names the side ("lang"/"en"); name the file instead.
+    if (e.where() == "en") throw Error(options.en_module(), e.message());
+    if (e.where() == "lang" || e.where().empty()) throw Error(file, e.message());
+    throw e.with_prefix(file);
   }
+  r.aligned = static_cast<int64_t>(pairs.size());
+  r.merged_held_out = split.merged_held_out;
+  const auto counts = write_bible_split(options.out_dir(), split, code, "." + code + "-en");
+  r.train = counts[0];
+  r.valid = counts[1];
+  r.test = counts[2];
+  return r;
+}
+
+nlohmann::json to_json(const AlignmentCounts& a, int64_t aligned, const std::string& lang) {
+  return {{"aligned", aligned},
+          {lang + "_only", a.lang_only},
+          {"en_only", a.en_only},
+          {"empty_dropped", a.empty},
+          {"merged", a.merged}};
+}
+
+}  // namespace
+
+std::vector<std::string> ces_language_codes(const std::vector<std::string>& files,
+                                            const std::vector<std::string>& overrides) {
+  std::map<std::string, std::string> by_name;
+  for (const auto& o : overrides) {
+    const auto eq = o.find('=');
+    MOEKIT_CHECK(eq != std::string::npos && eq > 0, "--ces-lang",
+                 "expected FILE=code (e.g. Zulu-NT.xml=zu), got '{}'", o);
+    const std::string name = o.substr(0, eq), code = o.substr(eq + 1);
+    const bool letters = !code.empty() && std::all_of(code.begin(), code.end(), [](char c) {
+      return c >= 'a' && c <= 'z';
+    });
+    MOEKIT_CHECK(letters, "--ces-lang", "'{}': a language code is lower-case letters, got '{}'",
+                 o, code);
+    const bool known = std::any_of(files.begin(), files.end(), [&](const std::string& f) {
+      return fs::path(f).filename() == name;
+    });
+    MOEKIT_CHECK(known, "--ces-lang", "'{}' names no CES file given", name);
+    by_name[name] = code;
+  }
+  std::vector<std::string> codes;
+  std::map<std::string, std::string> file_of;
+  for (const auto& f : files) {
+    const std::string name = fs::path(f).filename().string();
+    const auto it = by_name.find(name);
+    const std::string code = it != by_name.end() ? it->second : ces_language_code(name);
+    MOEKIT_CHECK(!code.empty(), f, "no language code known for this file; give one with "
+                 "--ces-lang {}=CODE", name);
+    MOEKIT_CHECK(code != "es" && code != "en", f,
+                 "language code '{}' is taken by the SWORD modules; give another with --ces-lang",
+                 code);
+    MOEKIT_CHECK(file_of.emplace(code, f).second, f, "language code '{}' is also that of {}",
+                 code, file_of[code]);
+    codes.push_back(code);
+  }
+  return codes;
 }
 
 BibleCorpusReport build_bible_corpus(const BibleCorpusOptions& options) {
   options.validate();
   const auto start = Clock::now();
   BibleCorpusReport report;
+  // Checked before the slow export.
+  const std::vector<std::string> codes =
+      ces_language_codes(options.ces_files(), options.ces_languages());
 
   // The two exports are independent processes; WEB's takes the longest.
   // Spans the Protestant canon; verses a module lacks are simply not printed.
@@ -297,9 +394,9 @@ BibleCorpusReport build_bible_corpus(const BibleCorpusOptions& options) {
   try {
     pairs = align_verses(es, en, &report.alignment);
   } catch (const Error& e) {
-    // align_verses knows only the side ("es"/"en"); name the module the
+    // align_verses knows only the side ("lang"/"en"); name the module the
     // duplicated verse came from, as every other input error does.
-    throw e.with_prefix(e.where() == "es" ? options.es_module() : options.en_module());
+    throw Error(e.where() == "lang" ? options.es_module() : options.en_module(), e.message());
   }
   report.aligned = static_cast<int64_t>(pairs.size());
   BibleSplit split;
@@ -308,13 +405,30 @@ BibleCorpusReport build_bible_corpus(const BibleCorpusOptions& options) {
   } catch (const Error& e) {
     throw e.with_prefix("moekit data bible");
   }
-  write_bible_split(options.out_dir(), split, &report);
+  const auto counts = write_bible_split(options.out_dir(), split, "es", "");
+  report.train = counts[0];
+  report.valid = counts[1];
+  report.test = counts[2];
+  report.directions = {"es-en", "en-es"};
+  std::vector<std::string> tokenizer_inputs = {options.out_dir() + "/train.es",
+                                               options.out_dir() + "/train.en"};
+  std::vector<std::string> tags = {Tokenizer::language_tag("en"), Tokenizer::language_tag("es")};
+  for (size_t i = 0; i < codes.size(); ++i) {
+    report.languages.push_back(add_ces_language(options, options.ces_files()[i], codes[i], en));
+    report.directions.push_back(codes[i] + "-en");
+    report.directions.push_back("en-" + codes[i]);
+    tokenizer_inputs.push_back(fmt::format("{}/train.{}-en.{}", options.out_dir(), codes[i],
+                                           codes[i]));
+    tags.push_back(Tokenizer::language_tag(codes[i]));
+  }
 
   const std::string prefix = options.out_dir() + "/spm";
-  const auto train_options =
-      TokenizerTrainOptions({options.out_dir() + "/train.es", options.out_dir() + "/train.en"},
-                            prefix)
-          .vocab_size(options.vocab_size());
+  // Full character coverage: the diacritics and scripts of every language stay
+  // pieces of their own rather than <unk>.
+  const auto train_options = TokenizerTrainOptions(tokenizer_inputs, prefix)
+                                 .vocab_size(options.vocab_size())
+                                 .user_defined_symbols(tags)
+                                 .character_coverage(1.0);
   if (options.vocab_size() > 0) {
     const auto t = Clock::now();
     Tokenizer::train(train_options);
@@ -325,32 +439,49 @@ BibleCorpusReport build_bible_corpus(const BibleCorpusOptions& options) {
   report.manifest_path = options.out_dir() + "/manifest.json";
   report.total_seconds = seconds_since(start);
   nlohmann::json manifest = {
-      {"corpus", "bible-es-en"},
+      {"corpus", codes.empty() ? "bible-es-en" : "bible-multilingual"},
       {"format", "UTF-8 text, one verse per line; line i of X.es translates line i of X.en"},
       {"sources",
        {{"es", {{"module", options.es_module()}, {"verses", report.es_verses}}},
         {"en", {{"module", options.en_module()}, {"verses", report.en_verses}}}}},
-      {"alignment",
-       {{"aligned", report.aligned},
-        {"es_only", report.alignment.es_only},
-        {"en_only", report.alignment.en_only},
-        {"empty_dropped", report.alignment.empty}}},
+      {"alignment", to_json(report.alignment, report.aligned, "es")},
       {"split_by", "book"},
       {"splits",
-       {{"train", to_json(report.train, "train")},
-        {"valid", to_json(report.valid, "valid")},
-        {"test", to_json(report.test, "test")}}},
+       {{"train", to_json(report.train, "train", "es")},
+        {"valid", to_json(report.valid, "valid", "es")},
+        {"test", to_json(report.test, "test", "es")}}},
       {"seconds",
        {{"export", report.export_seconds},
         {"tokenizer", report.tokenizer_seconds},
         {"total", report.total_seconds}}},
   };
+  if (!codes.empty()) {
+    manifest["directions"] = report.directions;
+    nlohmann::json languages = nlohmann::json::object();
+    for (const auto& l : report.languages) {
+      const std::string stem = "." + l.code + "-en";
+      languages[l.code] = {
+          {"source", {{"file", l.file}, {"format", "CES XML"}, {"verses", l.verses}}},
+          {"alignment", to_json(l.alignment, l.aligned, l.code)},
+          {"merged_held_out", l.merged_held_out},
+          {"splits",
+           {{"train", to_json(l.train, "train" + stem, l.code)},
+            {"valid", to_json(l.valid, "valid" + stem, l.code)},
+            {"test", to_json(l.test, "test" + stem, l.code)}}}};
+    }
+    manifest["languages"] = languages;
+  }
   if (!report.tokenizer_model.empty()) {
+    std::vector<std::string> trained_on;
+    for (const auto& path : tokenizer_inputs) {
+      trained_on.push_back(fs::path(path).filename().string());
+    }
     manifest["tokenizer"] = {{"model", "spm.model"},
                              {"vocab", "spm.vocab"},
                              {"type", "bpe"},
                              {"vocab_size", options.vocab_size()},
-                             {"trained_on", {"train.es", "train.en"}},
+                             {"character_coverage", 1.0},
+                             {"trained_on", trained_on},
                              {"user_defined_symbols", train_options.user_defined_symbols()},
                              {"special_ids", {{"pad", 0}, {"unk", 1}, {"bos", 2}, {"eos", 3}}}};
   }

@@ -1,4 +1,5 @@
-// A tokenised parallel corpus: DIR/SPLIT.LANG files, one sentence per line.
+// A tokenised parallel corpus: DIR/SPLIT.LANG or DIR/SPLIT.PAIR.LANG files, one
+// sentence per line.
 #include "moekit/data/parallel_corpus.h"
 
 #include <filesystem>
@@ -27,13 +28,42 @@ std::vector<std::pair<std::string, std::string>> parse_directions(const std::str
   return out;
 }
 
+namespace {
+
+// The files of one direction: a pair's own files (SPLIT.uk-en.uk and
+// SPLIT.uk-en.en, named in either order, as `data bible --ces` writes them),
+// else the shared SPLIT.src and SPLIT.tgt (the Spanish-English pair).
+std::pair<std::string, std::string> direction_files(const std::string& dir,
+                                                    const std::string& split,
+                                                    const std::string& src,
+                                                    const std::string& tgt) {
+  for (const std::string& pair : {src + "-" + tgt, tgt + "-" + src}) {
+    const fs::path stem = fs::path(dir) / (split + "." + pair);
+    if (fs::exists(stem.string() + "." + src) && fs::exists(stem.string() + "." + tgt)) {
+      return {stem.string() + "." + src, stem.string() + "." + tgt};
+    }
+  }
+  return {(fs::path(dir) / (split + "." + src)).string(),
+          (fs::path(dir) / (split + "." + tgt)).string()};
+}
+
+}  // namespace
+
+bool has_parallel_split(const std::string& dir, const std::string& split,
+                        const std::vector<std::pair<std::string, std::string>>& directions) {
+  for (const auto& [src, tgt] : directions) {
+    const auto [src_path, tgt_path] = direction_files(dir, split, src, tgt);
+    if (!fs::exists(src_path) || !fs::exists(tgt_path)) return false;
+  }
+  return true;
+}
+
 ParallelCorpus load_parallel_corpus(
     const Tokenizer& tokenizer, const std::string& dir, const std::string& split,
     const std::vector<std::pair<std::string, std::string>>& directions, int64_t max_len) {
   ParallelCorpus corpus;
   for (const auto& [src_lang, tgt_lang] : directions) {
-    const std::string src_path = (fs::path(dir) / (split + "." + src_lang)).string();
-    const std::string tgt_path = (fs::path(dir) / (split + "." + tgt_lang)).string();
+    const auto [src_path, tgt_path] = direction_files(dir, split, src_lang, tgt_lang);
     const auto src = read_lines(src_path);
     const auto tgt = read_lines(tgt_path);
     MOEKIT_CHECK(src.size() == tgt.size(), tgt_path, "has {} lines but {} has {}", tgt.size(),

@@ -170,8 +170,7 @@ RunRecord run_translation(const Config& config, const RunOptions& options,
   const auto train = corpus("train");
   const auto valid = corpus("valid");
   // The test split is optional for a single run; compare and tune need it.
-  const bool has_test =
-      fs::exists(fs::path(ex.data_dir) / ("test." + ex.directions.front().first));
+  const bool has_test = data::has_parallel_split(ex.data_dir, "test", ex.directions);
   if (group->rank() == 0) {
     spdlog::info("{} train pairs, {} valid pairs, vocabulary {}", train.pairs.size(),
                  valid.pairs.size(), tokenizer.vocab_size());

@@ -66,6 +66,20 @@ TEST(DataCesBible, LanguageCodesFromFileNames) {
   EXPECT_EQ(ces_language_code("Klingon-NT.xml"), "");
 }
 
+TEST(DataCesBible, BookIdsOfBothTestamentsMapToTheWebNames) {
+  // The names are the ones diatheke prints for the WEB (checked against it).
+  EXPECT_EQ(ces_book_name("GEN"), "Genesis");
+  EXPECT_EQ(ces_book_name("SON"), "Song of Solomon");
+  EXPECT_EQ(ces_book_name("SNG"), "Song of Solomon");
+  EXPECT_EQ(ces_book_name("1SA"), "I Samuel");
+  EXPECT_EQ(ces_book_name("PSA"), "Psalms");
+  EXPECT_EQ(ces_book_name("MAL"), "Malachi");
+  EXPECT_EQ(ces_book_name("MAR"), "Mark");
+  EXPECT_EQ(ces_book_name("3JO"), "III John");
+  EXPECT_EQ(ces_book_name("REV"), "Revelation of John");
+  EXPECT_EQ(ces_book_name("gen"), "");
+}
+
 // The six New Testaments in ../shared/data/bible-corpus (CC0).
 TEST(DataCesBible, ReadsTheSharedNewTestaments) {
   const std::filesystem::path dir = std::filesystem::path(MOEKIT_SOURCE_DIR) / ".." / "shared" /
