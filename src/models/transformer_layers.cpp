@@ -42,7 +42,11 @@ std::pair<at::Tensor, at::Tensor> FeedForwardBlockImpl::forward(const at::Tensor
                                                                 const at::Tensor& seq,
                                                                 const at::Tensor& valid,
                                                                 const at::Tensor& gate_state) {
-  if (!is_moe()) return {fc2(at::relu(fc1(x))), at::zeros({}, x.options())};
+  if (!is_moe()) {
+    at::Tensor h = at::relu(fc1(x));
+    if (keep_hidden) hidden = h;
+    return {fc2(h), at::zeros({}, x.options())};
+  }
   const int64_t d = x.size(-1);
   at::Tensor x2d = x.reshape({-1, d});
   at::Tensor flat_ids = ids.reshape(-1), flat_seq = seq.reshape(-1);

@@ -29,6 +29,11 @@ class FeedForwardBlockImpl : public torch::nn::Module {
   bool is_moe() const { return !moe.is_empty(); }
 
   torch::nn::Linear fc1{nullptr}, fc2{nullptr};
+  /// Dense FFN only: when set, forward keeps its hidden activations
+  /// relu(fc1(x)) [B, T, H] in `hidden` (still in the autograd graph), for
+  /// gradient-based unit importance (train/ffn_importance.h).
+  bool keep_hidden = false;
+  at::Tensor hidden;
   moe::MoELayer moe{nullptr};
 };
 TORCH_MODULE(FeedForwardBlock);
