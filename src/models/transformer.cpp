@@ -18,6 +18,8 @@ void TransformerOptions::validate() const {
   MOEKIT_CHECK(vocab_size_ > 0, "vocab_size", "must be > 0, got {}", vocab_size_);
   MOEKIT_CHECK(d_model_ > 0, "d_model", "must be > 0, got {}", d_model_);
   MOEKIT_CHECK(ffn_hidden_ > 0, "ffn_hidden", "must be > 0, got {}", ffn_hidden_);
+  MOEKIT_CHECK(expert_hidden_ >= 0, "expert_hidden", "must be >= 0 (0 = ffn_hidden), got {}",
+               expert_hidden_);
   MOEKIT_CHECK(heads_ > 0 && d_model_ % heads_ == 0, "heads",
                "must be > 0 and divide d_model = {}, got {}", d_model_, heads_);
   MOEKIT_CHECK(encoder_layers_ > 0, "encoder_layers", "must be > 0, got {}", encoder_layers_);
@@ -155,6 +157,7 @@ void TransformerImpl::pretty_print(std::ostream& stream) const {
          << ", positions=" << (options.learned_positions() ? "learned" : "sinusoidal")
          << ", moe_layers=" << moe_layer_list(options)
          << ", n_experts=" << options.n_experts()
+         << (options.expert_hidden() > 0 ? ", expert_hidden=" + std::to_string(options.expert_hidden()) : "")
          << ", gate=" << options.gate() << ")";
 }
 

@@ -28,7 +28,7 @@ FeedForwardBlockImpl::FeedForwardBlockImpl(const TransformerOptions& options, bo
   if (is_moe) {
     gates::GateOptions gate_options = options.gate_options();
     gate_options.n_ids(options.vocab_size());  // the hash gate keys on token ids
-    moe = register_module("moe", moe::MoELayer(moe::MoELayerOptions(d, hidden, options.n_experts())
+    moe = register_module("moe", moe::MoELayer(moe::MoELayerOptions(d, options.resolved_expert_hidden(), options.n_experts())
                                                    .gate(options.gate())
                                                    .gate_options(gate_options)));
   } else {

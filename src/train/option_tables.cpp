@@ -24,6 +24,8 @@ const OptionTable<models::TransformerOptions>& transformer_option_table() {
                     "MoE layers: even (0,2,..: THOR), odd, all, none or a list like 0,2,4; "
                     "overrides moe_every"),
       MOEKIT_OPTION(O, int64_t, n_experts, at_least<int64_t>(v, 1, "n_experts"), "experts per MoE layer"),
+      MOEKIT_OPTION(O, int64_t, expert_hidden, at_least<int64_t>(v, 0, "expert_hidden"),
+                    "hidden width of each expert; 0 = ffn_hidden"),
   };
   return table;
 }

@@ -96,6 +96,15 @@ TEST(ModelTransformer, MoeLayersRejectsBadListsNamingTheField) {
   }
 }
 
+TEST(ModelTransformer, ExpertHiddenSetsTheExpertsWidthOnly) {
+  Transformer model(tiny().encoder_layers(2).decoder_layers(2).moe_layers("0").expert_hidden(6));
+  auto& experts = dynamic_cast<moe::FFNExpertsImpl&>(model->encoder_layer(0).ffn->moe->experts());
+  EXPECT_EQ(experts.w1.size(2), 6);
+  EXPECT_EQ(model->encoder_layer(1).ffn->fc1->weight.size(0), tiny().ffn_hidden());
+  EXPECT_EQ(tiny().resolved_expert_hidden(), tiny().ffn_hidden());
+  EXPECT_THROW(Transformer(tiny().expert_hidden(-1)), Error);
+}
+
 TEST(ModelTransformer, MoeEveryZeroIsDense) {
   torch::manual_seed(0);
   Transformer model(tiny("switch").moe_every(0));

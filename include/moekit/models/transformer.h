@@ -49,6 +49,10 @@ struct TransformerOptions {
   /// list of layer indices ("0,2,4" or "[0, 2, 4]"); empty = the moe_every rule.
   TORCH_ARG(std::string, moe_layers) = "";
   TORCH_ARG(int64_t, n_experts) = 2;
+  /// Hidden width of each expert; 0 = ffn_hidden. Set apart from ffn_hidden by
+  /// a dense model split into experts (`moekit moefy`), whose dense layers keep
+  /// the teacher's width.
+  TORCH_ARG(int64_t, expert_hidden) = 0;
   /// Registry name of the gate (`moekit gates`); `hash` keys on the token id.
   TORCH_ARG(std::string, gate) = "random";
   /// Gate knobs; d_in and n_experts come from the model, n_ids from vocab_size.
@@ -61,6 +65,8 @@ struct TransformerOptions {
   bool is_moe_layer(int64_t layer) const;
   /// Whether any encoder or decoder layer has one (false: a dense Transformer).
   bool has_moe() const;
+  /// The experts' hidden width: expert_hidden, or ffn_hidden when it is 0.
+  int64_t resolved_expert_hidden() const { return expert_hidden_ > 0 ? expert_hidden_ : ffn_hidden_; }
 };
 
 /// The indices of a `moe_layers` list ("0,2,4" or "[0, 2, 4]"); empty for the
