@@ -1,0 +1,109 @@
+#include "moekit/train/moefy.h"
+
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include "moekit/core/error.h"
+#include "moekit/data/token_batches.h"
+#include "moekit/models/transformer_layers.h"
+
+namespace moekit::train {
+namespace {
+
+constexpr int64_t kVocab = 24, kHidden = 12;
+
+models::TransformerOptions teacher_options() {
+  return models::TransformerOptions(kVocab).d_model(8).ffn_hidden(kHidden).heads(2).encoder_layers(2)
+      .decoder_layers(2).dropout(0.1).moe_layers("none");
+}
+
+data::ParallelCorpus corpus_of(int64_t n) {
+  data::ParallelCorpus corpus;
+  for (int64_t i = 0; i < n; ++i) {
+    data::TokenPair p;
+    for (int64_t t = 0; t < 2 + i % 3; ++t) p.src.push_back(3 + (i * 5 + t * 7) % (kVocab - 3));
+    for (int64_t t = 0; t < 2 + i % 2; ++t) p.tgt.push_back(3 + (i * 11 + t * 3) % (kVocab - 3));
+    corpus.pairs.push_back(p);
+    corpus.references.emplace_back("x");
+  }
+  return corpus;
+}
+
+at::Tensor logits_of(models::Transformer& model, const data::ParallelCorpus& corpus) {
+  torch::NoGradGuard no_grad;
+  model->eval();
+  std::vector<int64_t> all(corpus.pairs.size());
+  for (size_t i = 0; i < all.size(); ++i) all[i] = static_cast<int64_t>(i);
+  const auto batch = data::collate(corpus.pairs, all, 0, 1, 2);
+  // Real target positions only: a MoE layer skips padding, a dense FFN does not.
+  return model->forward(batch.src, batch.tgt_in).logits.index({batch.tgt_out != 0});
+}
+
+models::Transformer trained_looking_teacher() {
+  torch::manual_seed(3);
+  models::Transformer teacher(teacher_options());
+  teacher->to(torch::kDouble);
+  return teacher;
+}
+
+TEST(TrainMoefy, EveryUnitInEveryExpertTranslatesAsTheTeacher) {
+  auto teacher = trained_looking_teacher();
+  const auto corpus = corpus_of(6);
+  const MoefyResult r = moefy(teacher, corpus, MoefyOptions(3, kHidden).shared(kHidden));
+  EXPECT_EQ(r.split, (std::vector<std::string>{"encoder.0", "encoder.1", "decoder.0", "decoder.1"}));
+  EXPECT_EQ(r.student->options.gate(), "random");
+  EXPECT_EQ(r.student->options.gate_options().eval_mode(), "mean");
+  auto student = r.student;
+  EXPECT_TRUE(torch::allclose(logits_of(student, corpus), logits_of(teacher, corpus), 0, 1e-10));
+}
+
+TEST(TrainMoefy, LayersLeftDenseKeepTheTeachersFfnAndEveryOtherWeightIsCopied) {
+  auto teacher = trained_looking_teacher();
+  MoefyResult r = moefy(teacher, corpus_of(6), MoefyOptions(2, kHidden / 2).moe_layers("1"));
+  EXPECT_EQ(r.split, (std::vector<std::string>{"encoder.1", "decoder.1"}));
+  ASSERT_EQ(r.plans.size(), 2u);
+  EXPECT_EQ(r.plans[0].sizes(), (std::vector<int64_t>{2, kHidden / 2}));
+  EXPECT_EQ(r.importance.blocks.size(), 4u);  // scores of every teacher FFN
+  auto& dense = *r.student->encoder_layer(0).ffn;
+  ASSERT_FALSE(dense.is_moe());
+  EXPECT_TRUE(torch::equal(dense.fc1->weight, teacher->encoder_layer(0).ffn->fc1->weight));
+  EXPECT_TRUE(r.student->decoder_layer(1).ffn->is_moe());
+  const auto teacher_params = teacher->named_parameters();
+  int64_t copied = 0;
+  for (const auto& p : r.student->named_parameters()) {
+    if (p.key().find(".ffn.") != std::string::npos) continue;
+    ASSERT_NE(teacher_params.find(p.key()), nullptr) << p.key();
+    EXPECT_TRUE(torch::equal(p.value(), teacher_params[p.key()])) << p.key();
+    ++copied;
+  }
+  EXPECT_GT(copied, 10);
+  // A partition of the units: the two experts' outputs less one output bias
+  // are the dense FFN's (models/expert_split.h); here, through the layer.
+  auto& moe_block = *r.student->encoder_layer(1).ffn;
+  auto& teacher_block = *teacher->encoder_layer(1).ffn;
+  torch::NoGradGuard no_grad;
+  const at::Tensor x = torch::randn({4, 8}, torch::kDouble);
+  auto& experts = dynamic_cast<moe::FFNExpertsImpl&>(moe_block.moe->experts());
+  const at::Tensor sum = experts.forward_expert(0, x) + experts.forward_expert(1, x) - teacher_block.fc2->bias;
+  EXPECT_TRUE(torch::allclose(sum, teacher_block.fc2(torch::relu(teacher_block.fc1(x))), 0, 1e-10));
+}
+
+TEST(TrainMoefy, ATeacherWithExpertsOrSplitSizesThatLoseUnitsAreErrors) {
+  models::Transformer moe_teacher(teacher_options().moe_layers("even").n_experts(2).gate("softmax"));
+  try {
+    moefy(moe_teacher, corpus_of(2), MoefyOptions(2, kHidden));
+    ADD_FAILURE() << "a MoE teacher was accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), "model");
+  }
+  auto teacher = trained_looking_teacher();
+  try {
+    moefy(teacher, corpus_of(2), MoefyOptions(2, kHidden / 4));  // 2 x 3 < 12 units
+    ADD_FAILURE() << "units left out were accepted";
+  } catch (const Error& e) {
+    EXPECT_EQ(e.where(), "expert_hidden");
+  }
+}
+
+}  // namespace
+}  // namespace moekit::train
