@@ -30,6 +30,7 @@ void add_chrf_command(CLI::App& app);
 void add_compare_command(CLI::App& app);
 void add_tune_command(CLI::App& app);
 void add_translate_commands(CLI::App& app);
+void add_moefy_command(CLI::App& app);
 void add_launch_command(CLI::App& app);
 
 inline void register_commands(CLI::App& app) {
@@ -46,6 +47,7 @@ inline void register_commands(CLI::App& app) {
   add_compare_command(app);
   add_tune_command(app);
   add_translate_commands(app);
+  add_moefy_command(app);
   add_launch_command(app);
 }
 

@@ -62,15 +62,7 @@ void run_translate(const TranslateArgs& args) {
     model_options.gate_options(g);
   }
   models::Transformer model(model_options);
-  std::string weights = (fs::path(args.run) / args.weights).string();
-  torch::serialize::InputArchive archive;
-  load_archive(archive, weights);
-  try {
-    model->load(archive);
-  } catch (const c10::Error& e) {
-    throw Error(weights, "does not match the run's config: " +
-                             std::string(e.what_without_backtrace()));
-  }
+  train::load_model_weights(model, (fs::path(args.run) / args.weights).string());
   std::vector<std::string> lines;
   std::string line;
   while (std::getline(std::cin, line)) lines.push_back(line);

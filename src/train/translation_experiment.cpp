@@ -2,6 +2,9 @@
 
 #include <filesystem>
 
+#include <torch/torch.h>
+
+#include "moekit/core/checkpoint.h"
 #include "moekit/core/config_options.h"
 #include "moekit/core/error.h"
 #include "moekit/data/parallel_corpus.h"
@@ -53,6 +56,16 @@ models::TransformerOptions TranslationExperiment::model_for(const data::Tokenize
     throw Error(source + ": model." + e.where(), e.message());
   }
   return m;
+}
+
+void load_model_weights(models::Transformer& model, const std::string& path) {
+  torch::serialize::InputArchive archive;
+  load_archive(archive, path);
+  try {
+    model->load(archive);
+  } catch (const c10::Error& e) {
+    throw Error(path, "does not match the run's config: " + std::string(e.what_without_backtrace()));
+  }
 }
 
 }  // namespace moekit::train

@@ -3,9 +3,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <filesystem>
+#include <fstream>
+#include <sstream>
+
 #include "moekit/core/error.h"
 #include "moekit/data/token_batches.h"
 #include "moekit/models/transformer_layers.h"
+#include "testing/temp_dir.h"
+#include "testing/tiny_parallel_corpus.h"
 
 namespace moekit::train {
 namespace {
@@ -103,6 +109,60 @@ TEST(TrainMoefy, ATeacherWithExpertsOrSplitSizesThatLoseUnitsAreErrors) {
   } catch (const Error& e) {
     EXPECT_EQ(e.where(), "expert_hidden");
   }
+}
+
+std::string text_of(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
+}
+
+TEST(TrainMoefy, CliSplitsATrainedRunThatTranslatesAsTheTeacher) {
+  MOEKIT_REQUIRE_TOKENIZER();
+  namespace fs = std::filesystem;
+  using moekit::testing::run_cli;
+  const fs::path root = moekit::testing::fresh_dir("moekit_moefy_cli");
+  const fs::path config = root / "dense.yaml";
+  std::ofstream(config) << "data:\n  dir: " << moekit::testing::corpus_dir().string()
+                        << "\n  max_len: 32\nmodel:\n  d_model: 32\n  ffn_hidden: 64\n  heads: 2\n"
+                           "  encoder_layers: 2\n  decoder_layers: 2\n  moe_layers: none\n"
+                           "train:\n  lr: 0.003\n  warmup_steps: 5\n  max_tokens: 256\n"
+                           "  max_steps: 6\n  eval_every: 6\n  bleu_sentences: 0\n";
+  const fs::path teacher = root / "teacher", student = root / "student";
+  const std::string log = " >>" + (root / "log.txt").string() + " 2>&1";
+  ASSERT_EQ(run_cli("train-mt " + config.string() + " --out " + teacher.string() + log), 0);
+  ASSERT_EQ(run_cli("moefy " + teacher.string() + " --experts 2 --expert-hidden 64 --shared 64 "
+                    "--samples 8 --out " + student.string() + log), 0) << text_of(root / "log.txt");
+  for (const char* f : {"config.yaml", "best.pt", "importance.pt", "moefy.json"}) {
+    EXPECT_TRUE(fs::exists(student / f)) << f;
+  }
+  EXPECT_NE(text_of(student / "moefy.json").find("\"importance_sentences\": 8"), std::string::npos);
+  const fs::path src = root / "src.es";
+  std::ofstream(src) << "el perro es grande.\nla casa era roja.\n";
+  for (const fs::path& run : {teacher, student}) {
+    ASSERT_EQ(run_cli("translate " + run.string() + " --beam 1 --max-len 12 < " + src.string() +
+                      " > " + (run / "out.en").string() + " 2>>" + (root / "log.txt").string()),
+              0);
+  }
+  // Every unit in every expert, every expert averaged: the teacher's function.
+  EXPECT_EQ(text_of(student / "out.en"), text_of(teacher / "out.en"));
+
+  const auto fails_with = [&](const std::string& args, const std::string& message) {
+    const fs::path err = root / "err.txt";
+    EXPECT_NE(run_cli(args + " 2>" + err.string() + " >/dev/null"), 0) << args;
+    EXPECT_NE(text_of(err).find(message), std::string::npos) << args << ": " << text_of(err);
+  };
+  fails_with("moefy " + teacher.string() + " --expert-hidden 16 --experts 2 --out " + (root / "x").string(),
+             "some would be in no expert");
+  fails_with("moefy " + teacher.string() + " --expert-hidden 8 --shared 9 --out " + (root / "x").string(),
+             "shared");
+  fails_with("moefy " + student.string() + " --expert-hidden 32 --out " + (root / "x").string(),
+             "not a dense run");
+  fails_with("moefy " + teacher.string() + " --expert-hidden 32 --out " + student.string(),
+             "already holds a run");
+  fails_with("moefy " + root.string() + " --expert-hidden 32 --out " + (root / "x").string(),
+             "not a run directory");
 }
 
 }  // namespace

@@ -26,6 +26,10 @@ struct TranslationExperiment {
   models::TransformerOptions model_for(const data::Tokenizer& tokenizer) const;
 };
 
+/// Loads a run's weights file into `model`; throws moekit::Error naming the
+/// file when it is missing, unreadable or does not match the model.
+void load_model_weights(models::Transformer& model, const std::string& path);
+
 /// Reads and checks every key (nothing is loaded: the corpus is read by the run).
 TranslationExperiment load_translation_experiment(const Config& config);
 
