@@ -1,0 +1,198 @@
+#!/usr/bin/python3
+"""Tables of the THOR study (scripts/study-thor.sh) from its records.
+
+    study_thor_tables.py RESULTS STUDY MOEKIT
+
+Reads RESULTS/thor-STUDY/ARM-sSEED/{scores,results}.json, metrics.jsonl,
+config.yaml and test.hyp.xz (written by scripts/study-thor-run.sh) and writes
+RESULTS/thor-STUDY/README.md (tables), table.csv (one row per run) and
+curves.csv (validation loss per step). THOR is compared with every other arm
+by a paired bootstrap (`moekit bleu --compare --chrf`) on the test sets of all
+directions and all seeds both arms have, pooled. C4 borrows THOR's runs from
+C3. Standard library only (plus PyYAML for the run configs).
+"""
+import csv
+import json
+import lzma
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+
+import yaml
+
+ORDER = ["thor", "thor-a1", "thor-a0", "switch", "hash", "dense", "switch8", "hash8", "dense4x"]
+LABELS = {
+    "thor": "THOR (α = 5)", "thor-a1": "THOR α = 1", "thor-a0": "THOR α = 0 (one pass)",
+    "switch": "Switch", "hash": "Hash", "dense": "dense", "switch8": "Switch, 8 experts",
+    "hash8": "Hash, 8 experts", "dense4x": "dense, 4x FFN",
+}
+
+
+def load_runs(folder):
+    runs = {}
+    if not os.path.isdir(folder):
+        return runs
+    for name in sorted(os.listdir(folder)):
+        path = os.path.join(folder, name)
+        if not os.path.isfile(os.path.join(path, "scores.json")) or "-s" not in name:
+            continue
+        arm, seed = name.rsplit("-s", 1)
+        with open(os.path.join(path, "scores.json")) as f:
+            scores = json.load(f)
+        with open(os.path.join(path, "results.json")) as f:
+            results = json.load(f)
+        with open(os.path.join(path, "config.yaml")) as f:
+            config = yaml.safe_load(f)
+        curve, speeds = [], []
+        with open(os.path.join(path, "metrics.jsonl")) as f:
+            for line in f:
+                j = json.loads(line)
+                if "valid_loss" in j:
+                    curve.append((j["step"], j["valid_loss"]))
+                if "tokens_per_s" in j and j["step"] > 10:  # the first window warms up
+                    speeds.append(j["tokens_per_s"])
+        runs[(arm, int(seed))] = {
+            "path": path, "scores": scores, "results": results, "config": config,
+            "curve": curve, "tokens_per_s": statistics.median(speeds) if speeds else float("nan"),
+        }
+    return runs
+
+
+def mean_std(values):
+    if not values:
+        return "–"
+    if len(values) == 1:
+        return f"{values[0]:.2f}"
+    return f"{statistics.mean(values):.2f} ± {statistics.stdev(values):.2f}"
+
+
+def average(scores, metric):
+    return statistics.mean(v[metric] for v in scores.values())
+
+
+def test_file(data_dir, src, tgt, lang):
+    for pair in (f"{src}-{tgt}", f"{tgt}-{src}"):
+        path = os.path.join(data_dir, f"test.{pair}.{lang}")
+        if os.path.exists(path):
+            return path
+    return os.path.join(data_dir, f"test.{lang}")
+
+
+def references(run):
+    data = run["config"]["data"]
+    lines = []
+    for direction in data["directions"].split(","):
+        src, tgt = direction.split("-")
+        with open(test_file(data["dir"], src, tgt, tgt), encoding="utf-8") as f:
+            # the verses decoded (all but in smoke tests, TEST_LINES)
+            lines += f.read().splitlines()[:run["scores"][direction]["sentences"]]
+    return lines
+
+
+def hypotheses(run):
+    with lzma.open(os.path.join(run["path"], "test.hyp.xz"), "rt", encoding="utf-8") as f:
+        return f.read().splitlines()
+
+
+def bootstrap(moekit, runs, arm):
+    """THOR (A) against `arm` (B), pooled over the seeds both have."""
+    seeds = sorted(s for (a, s) in runs if a == arm and ("thor", s) in runs)
+    if not seeds:
+        return None
+    refs, hyp_a, hyp_b = [], [], []
+    for s in seeds:
+        refs += references(runs[("thor", s)])
+        hyp_a += hypotheses(runs[("thor", s)])
+        hyp_b += hypotheses(runs[(arm, s)])
+    with tempfile.TemporaryDirectory() as tmp:
+        paths = []
+        for name, lines in (("ref", refs), ("thor", hyp_a), (arm, hyp_b)):
+            paths.append(os.path.join(tmp, name))
+            with open(paths[-1], "w", encoding="utf-8") as f:
+                f.write("\n".join(lines) + "\n")
+        out = subprocess.run([moekit, "bleu", paths[0], paths[1], "--compare", paths[2], "--chrf"],
+                             check=True, capture_output=True, text=True).stdout
+    return seeds, len(refs), [line for line in out.splitlines() if ": A = " in line]
+
+
+def main():
+    results_dir, study, moekit = sys.argv[1], sys.argv[2], sys.argv[3]
+    folder = os.path.join(results_dir, f"thor-{study}")
+    runs = load_runs(folder)
+    if study == "c4":
+        runs.update({k: v for k, v in load_runs(os.path.join(results_dir, "thor-c3")).items()
+                     if k[0] in ("thor", "switch", "hash", "dense")})
+    arms = [a for a in ORDER if any(k[0] == a for k in runs)]
+    if not arms:
+        return
+    directions = next(iter(runs.values()))["config"]["data"]["directions"].split(",")
+
+    with open(os.path.join(folder, "table.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arm", "seed", "avg_bleu", "avg_chrf", "best_valid_loss", "best_step", "steps",
+                    "train_tokens_per_s", "train_seconds"] +
+                   [f"{d}_{m}" for d in directions for m in ("bleu", "chrf")])
+        for (arm, seed), r in sorted(runs.items(), key=lambda kv: (ORDER.index(kv[0][0]), kv[0][1])):
+            w.writerow([arm, seed, f"{average(r['scores'], 'bleu'):.2f}",
+                        f"{average(r['scores'], 'chrf'):.2f}",
+                        f"{r['results']['best_valid_loss']:.4f}", r["results"]["best_step"],
+                        r["results"]["steps"], f"{r['tokens_per_s']:.0f}",
+                        f"{r['results']['train_seconds']:.0f}"] +
+                       [f"{r['scores'][d][m]:.2f}" if d in r["scores"] else ""
+                        for d in directions for m in ("bleu", "chrf")])
+    with open(os.path.join(folder, "curves.csv"), "w", newline="") as f:
+        w = csv.writer(f)
+        w.writerow(["arm", "seed", "step", "valid_loss"])
+        for (arm, seed), r in sorted(runs.items()):
+            for step, loss in r["curve"]:
+                w.writerow([arm, seed, step, f"{loss:.4f}"])
+
+    def per_arm(arm):
+        return [r for (a, _), r in sorted(runs.items()) if a == arm]
+
+    lines = [f"# THOR study {study}: tables", "",
+             "Written by `scripts/study_thor_tables.py` from the run records in this folder "
+             "(`scripts/study-thor.sh " + study + "`). Test = the Gospel of John in every "
+             "direction; BLEU and chrF2 as sacreBLEU's defaults; mean ± sample std over seeds "
+             "of the average over directions.", "",
+             "| model | seeds | avg BLEU | avg chrF2 | best valid loss | best step / steps | "
+             "train tokens/s |", "|---|---:|---:|---:|---:|---:|---:|"]
+    for arm in arms:
+        rs = per_arm(arm)
+        lines.append(
+            f"| {LABELS[arm]} | {len(rs)} | {mean_std([average(r['scores'], 'bleu') for r in rs])} | "
+            f"{mean_std([average(r['scores'], 'chrf') for r in rs])} | "
+            f"{statistics.mean(r['results']['best_valid_loss'] for r in rs):.3f} | "
+            f"{'/'.join(str(r['results']['best_step']) for r in rs)} / {rs[0]['results']['steps']} | "
+            f"{statistics.mean(r['tokens_per_s'] for r in rs):,.0f} |")
+    for metric, name in (("bleu", "BLEU"), ("chrf", "chrF2")):
+        lines += ["", f"Test {name} per direction (mean over seeds):", "",
+                  "| direction | " + " | ".join(LABELS[a] for a in arms) + " |",
+                  "|---|" + "---:|" * len(arms)]
+        for d in directions:
+            cells = []
+            for arm in arms:
+                vals = [r["scores"][d][metric] for r in per_arm(arm) if d in r["scores"]]
+                cells.append(f"{statistics.mean(vals):.2f}" if vals else "–")
+            lines.append(f"| {d} | " + " | ".join(cells) + " |")
+    if "thor" in arms:
+        lines += ["", "Paired bootstrap (1,000 resamples, seed 12345), A = THOR (α = 5), "
+                      "B = the other model, all directions and common seeds pooled:", ""]
+        for arm in arms:
+            if arm == "thor":
+                continue
+            b = bootstrap(moekit, runs, arm)
+            if b is None:
+                continue
+            seeds, n, outs = b
+            lines.append(f"* {LABELS[arm]} (seeds {', '.join(map(str, seeds))}; {n:,} sentences):")
+            lines += [f"  * {o}" for o in outs]
+    lines += ["", "Validation loss by step (mean over seeds): `curves.csv`."]
+    with open(os.path.join(folder, "README.md"), "w") as f:
+        f.write("\n".join(lines) + "\n")
+
+
+if __name__ == "__main__":
+    main()
