@@ -1,6 +1,7 @@
-// `moekit train CONFIG.yaml [--set key=value ...] [--out RUN] [--resume]` trains
-// either model family (data.name picks it; `train-mt` is the same command with
-// data.name defaulting to parallel) and `moekit eval RUN [--split test]`
+// `moekit train CONFIG.yaml [--set key=value ...] [--out RUN] [--resume]
+// [--init RUN2] [--teacher RUN]` trains either model family (data.name picks
+// it; `train-mt` is the same command with data.name defaulting to parallel;
+// --init and --teacher are translation's train.init and distill.teacher) and `moekit eval RUN [--split test]`
 // evaluates a multi-task run's best weights.
 #include <fmt/format.h>
 #include <torch/torch.h>
@@ -26,6 +27,7 @@ struct TrainArgs {
   std::vector<std::string> sets;
   std::string out;
   bool resume = false;
+  std::string init, teacher;  // shorthands for train.init and distill.teacher
   std::string default_data;  // data.name when the config has none ("" = the multi-task default)
 };
 
@@ -38,6 +40,8 @@ void run_train(const TrainArgs& args) {
   if (!args.default_data.empty() && !config.keys().empty() && !config.section("data").has("name")) {
     config.set("data.name=" + args.default_data);
   }
+  if (!args.init.empty()) config.set("train.init=" + args.init);
+  if (!args.teacher.empty()) config.set("distill.teacher=" + args.teacher);
   for (const auto& s : args.sets) config.set(s);
   train::RunOptions options;
   options.run_dir = run;
@@ -101,6 +105,11 @@ void add_train(CLI::App& app, const std::string& name, const std::string& about,
   cmd->add_option("--set", args->sets, "override a config key: section.key=value (repeatable)");
   cmd->add_option("--out", args->out, "run directory (default runs/<config name>)");
   cmd->add_flag("--resume", args->resume, "continue from RUN/checkpoint.pt");
+  cmd->add_option("--init", args->init,
+                  "translation: start from these weights (a run, e.g. moekit moefy's output, or a "
+                  ".pt file); sets train.init");
+  cmd->add_option("--teacher", args->teacher,
+                  "translation: distil this run's model into the one trained; sets distill.teacher");
   cmd->callback([args] { run_train(*args); });
 }
 

@@ -263,7 +263,8 @@ void save_full_state(Group& group, torch::nn::Module& model, torch::optim::Optim
 
 void load_full_state(torch::nn::Module& model, torch::optim::Optimizer* adam,
                      torch::serialize::InputArchive& model_archive,
-                     torch::serialize::InputArchive* optim_archive, const std::string& where) {
+                     torch::serialize::InputArchive* optim_archive, const std::string& where,
+                     std::vector<std::string>* missing) {
   const FullLayout layout = full_layout(model);
   // The slice of a full tensor that this rank holds for entry e.
   auto mine = [](const FullEntry& e, const at::Tensor& full) {
@@ -273,6 +274,10 @@ void load_full_state(torch::nn::Module& model, torch::optim::Optimizer* adam,
   for (const auto& e : layout.entries) {
     if (!e.local.defined()) continue;
     const at::Tensor full = read_path(model_archive, e.name);
+    if (!full.defined() && missing != nullptr) {
+      missing->push_back(e.name);
+      continue;
+    }
     MOEKIT_CHECK(full.defined(), where,
                  "no tensor '{}' (a checkpoint of another model or config?)", e.name);
     MOEKIT_CHECK(full.sizes().vec() == e.shape, where,

@@ -204,13 +204,16 @@ EncoderOutput TransformerImpl::encode(const at::Tensor& src, const at::Tensor& s
   const at::Tensor seq = sent.unsqueeze(1).expand(src.sizes());
   const at::Tensor pad_mask = src.eq(options.pad_id());
   at::Tensor aux = at::zeros({}, x.options());
+  std::vector<at::Tensor> states;
+  if (keep_hidden_states) states.push_back(x);
   for (int64_t i = 0; i < options.encoder_layers(); ++i) {
     auto out = encoder_layer(i).forward(x, pad_mask, src, seq);
     x = out.first;
     aux = aux + out.second;
+    if (keep_hidden_states) states.push_back(x);
   }
   if (options.pre_norm()) x = encoder_norm(x);
-  return EncoderOutput{x, pad_mask, aux};
+  return EncoderOutput{x, pad_mask, aux, std::move(states)};
 }
 
 TransformerOutput TransformerImpl::decode(const at::Tensor& tgt_in, const EncoderOutput& encoder,
@@ -223,19 +226,25 @@ TransformerOutput TransformerImpl::decode(const at::Tensor& tgt_in, const Encode
   const at::Tensor seq = sent.unsqueeze(1).expand(tgt_in.sizes());
   const at::Tensor valid = tgt_in.ne(options.pad_id());
   at::Tensor aux = at::zeros({}, x.options());
+  TransformerOutput out;
+  if (keep_hidden_states) out.decoder_states.push_back(x);
   for (int64_t i = 0; i < options.decoder_layers(); ++i) {
-    auto out = decoder_layer(i).forward(x, encoder, tgt_in, seq, valid);
-    x = out.first;
-    aux = aux + out.second;
+    auto layer_out = decoder_layer(i).forward(x, encoder, tgt_in, seq, valid);
+    x = layer_out.first;
+    aux = aux + layer_out.second;
+    if (keep_hidden_states) out.decoder_states.push_back(x);
   }
   if (options.pre_norm()) x = decoder_norm(x);
-  return TransformerOutput{at::linear(x, embed), aux};
+  out.logits = at::linear(x, embed);
+  out.aux_loss = aux;
+  return out;
 }
 
 TransformerOutput TransformerImpl::forward(const at::Tensor& src, const at::Tensor& tgt_in) {
   EncoderOutput encoded = encode(src);
   TransformerOutput out = decode(tgt_in, encoded);
   out.aux_loss = out.aux_loss + encoded.aux_loss;
+  out.encoder_states = std::move(encoded.states);
   return out;
 }
 

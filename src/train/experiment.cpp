@@ -2,6 +2,7 @@
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <filesystem>
 
 #include "moekit/core/config_options.h"
@@ -141,11 +142,12 @@ const std::vector<std::pair<std::string, DataLoader>>& multi_task_data_sets() {
 
 }  // namespace
 
-void check_experiment_keys(const Config& config) {
+void check_experiment_keys(const Config& config, const std::vector<std::string>& extra) {
   // `search` is `moekit tune`'s space, not part of one run: it is read there.
   for (const auto& key : config.keys()) {
     if (key == "search") continue;
-    MOEKIT_CHECK(key == "data" || key == "model" || key == "gate" || key == "train",
+    MOEKIT_CHECK(key == "data" || key == "model" || key == "gate" || key == "train" ||
+                     std::find(extra.begin(), extra.end(), key) != extra.end(),
                  config.where(key), "unknown key");
     config.section(key).check_all_used();
   }

@@ -1,5 +1,6 @@
 #include "moekit/train/experiment_run.h"
 
+#include <fmt/format.h>
 #include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
@@ -178,10 +179,23 @@ RunRecord run_translation(const Config& config, const RunOptions& options,
 
   torch::manual_seed(ex.trainer.seed());
   models::Transformer model(model_options);
+  // A resumed run's checkpoint holds every weight: the initial ones are not read.
+  if (!ex.trainer.init().empty() && !options.resume) {
+    const auto kept = load_initial_weights(model, ex.trainer.init());
+    if (group->rank() == 0) {
+      spdlog::info("weights from {}{}", ex.trainer.init(),
+                   kept.empty() ? "" : fmt::format(" ({} gate tensors initialised afresh)", kept.size()));
+    }
+  }
   dist::broadcast_module(*group, *model);
   dist::shard_moe_experts(group, *model);
   TranslationTrainerOptions trainer_options = ex.trainer;
   TranslationTrainer trainer(model, tokenizer, trainer_options.run_dir(options.run_dir), group);
+  if (ex.distill.enabled()) {
+    trainer.set_teacher(load_teacher(ex.distill.teacher(), tokenizer, ex.tokenizer_path, model_options),
+                        ex.distill);
+    if (group->rank() == 0) spdlog::info("distilling {} into the model", ex.distill.teacher());
+  }
   const auto initial_assignments = gates::search_assignments(*model);
   const auto start = std::chrono::steady_clock::now();
   const TranslationFitResult fit = trainer.fit(train, valid, options.resume);
@@ -216,6 +230,11 @@ RunRecord run_translation(const Config& config, const RunOptions& options,
   results["valid"] = Json{{"loss", fit.best_loss}, {"bleu", fit.best_bleu}};
   if (has_test) results["test"] = to_json(r.test);
   results["world_size"] = group->world_size();
+  if (!ex.trainer.init().empty()) results["init"] = ex.trainer.init();
+  if (ex.distill.enabled()) {
+    results["distill"] = Json{{"teacher", ex.distill.teacher()}, {"beta", ex.distill.beta()},
+                              {"gamma", ex.distill.gamma()}, {"symmetric", ex.distill.symmetric()}};
+  }
   finish(results, options, group->rank() == 0, text);
   return r;
 }

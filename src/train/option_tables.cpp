@@ -61,6 +61,24 @@ const OptionTable<TranslationTrainerOptions>& translation_trainer_option_table()
       MOEKIT_OPTION(O, double, label_smoothing, fraction(v, "label_smoothing"),
                     "label smoothing of the cross-entropy"),
       MOEKIT_OPTION(O, int64_t, seed, any_value(v, "seed"), "torch seed of the run"),
+      MOEKIT_OPTION(O, std::string, init, v,
+                    "weights that start the model: a run directory (its best.pt) or a .pt file; "
+                    "tensors absent there (a new gate's) keep their initialisation"),
+  };
+  return table;
+}
+
+const OptionTable<DistillOptions>& distill_option_table() {
+  using O = DistillOptions;
+  static const OptionTable<O> table = {
+      MOEKIT_OPTION(O, std::string, teacher, v,
+                    "run directory of the frozen teacher; \"\" = no distillation"),
+      MOEKIT_OPTION(O, double, beta, at_least(v, 0.0, "beta"),
+                    "weight of KL(teacher || student) on the output distributions"),
+      MOEKIT_OPTION(O, double, gamma, at_least(v, 0.0, "gamma"),
+                    "weight of the hidden-state MSE summed over the layers"),
+      MOEKIT_OPTION(O, bool, symmetric, v,
+                    "symmetric KL instead of KL(teacher || student), as MoEBERT's code"),
   };
   return table;
 }

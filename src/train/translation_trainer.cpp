@@ -78,6 +78,48 @@ TranslationTrainer::TranslationTrainer(models::Transformer model, data::Tokenize
 
 TranslationTrainer::~TranslationTrainer() = default;
 
+void TranslationTrainer::set_teacher(models::Transformer teacher, DistillOptions options) {
+  options.validate();
+  check_teacher(teacher->options, model_->options, "distill.teacher");
+  teacher->eval();
+  for (auto& p : teacher->parameters()) p.set_requires_grad(false);
+  teacher->keep_hidden_states = true;
+  teacher_ = std::move(teacher);
+  distill_ = std::move(options);
+}
+
+at::Tensor TranslationTrainer::batch_loss(const data::PaddedBatch& batch) {
+  const auto& o = model_->options;
+  model_->keep_hidden_states = !teacher_.is_empty();
+  // One pass (CE + MoE aux loss), or THOR's two passes and consistency term.
+  std::vector<models::TransformerOutput> outs = {model_->forward(batch.src, batch.tgt_in)};
+  at::Tensor loss;
+  if (!options_.consistency()) {
+    loss = label_smoothed_cross_entropy(outs[0].logits, batch.tgt_out, o.pad_id(),
+                                        options_.label_smoothing()) +
+           outs[0].aux_loss;
+  } else {
+    outs.push_back(model_->forward(batch.src, batch.tgt_in));
+    loss = thor_loss(outs[0].logits, outs[1].logits, batch.tgt_out, o.pad_id(),
+                     options_.consistency_alpha(), options_.label_smoothing())
+               .total +
+           0.5 * (outs[0].aux_loss + outs[1].aux_loss);
+  }
+  model_->keep_hidden_states = false;
+  if (teacher_.is_empty()) return loss;
+  models::TransformerOutput taught;
+  {
+    torch::NoGradGuard no_grad;
+    taught = teacher_->forward(batch.src, batch.tgt_in);
+  }
+  const at::Tensor src_valid = batch.src.ne(o.pad_id()), tgt_valid = batch.tgt_out.ne(o.pad_id());
+  // THOR's loss sums the two passes' CE: each pass is distilled alike.
+  for (const auto& out : outs) {
+    loss = loss + distillation_terms(out, taught, src_valid, tgt_valid, distill_).total;
+  }
+  return loss;
+}
+
 void TranslationTrainer::set_learning_rate() {
   const double s = static_cast<double>(step_ + 1);
   const double w = static_cast<double>(options_.warmup_steps());
@@ -247,20 +289,6 @@ TranslationFitResult TranslationTrainer::fit(const data::ParallelCorpus& train,
           .size());
   gates::set_gate_steps_per_epoch(
       *model_, (first_epoch_batches + options_.update_freq() - 1) / options_.update_freq());
-  // One pass (CE + MoE aux loss), or THOR's two passes and consistency term.
-  auto batch_loss = [&](const data::PaddedBatch& batch) {
-    const auto out1 = model_->forward(batch.src, batch.tgt_in);
-    if (!options_.consistency()) {
-      return label_smoothed_cross_entropy(out1.logits, batch.tgt_out, o.pad_id(),
-                                          options_.label_smoothing()) +
-             out1.aux_loss;
-    }
-    const auto out2 = model_->forward(batch.src, batch.tgt_in);
-    return thor_loss(out1.logits, out2.logits, batch.tgt_out, o.pad_id(),
-                     options_.consistency_alpha(), options_.label_smoothing())
-               .total +
-           0.5 * (out1.aux_loss + out2.aux_loss);
-  };
   while (step_ < options_.max_steps()) {
     // The batch order of an epoch depends only on (seed, epoch), so resuming mid-epoch
     // replays the same order.

@@ -63,9 +63,13 @@ void save_full_state(Group& group, torch::nn::Module& model, torch::optim::Optim
 /// Loads what save_full_state wrote (at any world size) into this rank's
 /// shard of `model` and, when `adam` and `optim_archive` are given, into the
 /// Adam state of its parameters. Throws moekit::Error at `where` naming the
-/// first tensor that is missing or has the wrong shape. Not collective.
+/// first tensor that is missing or has the wrong shape; with `missing` given,
+/// tensors the archive lacks keep their values and their names are appended
+/// there instead (partial loads: a model that has what the archive's lacks).
+/// Not collective.
 void load_full_state(torch::nn::Module& model, torch::optim::Optimizer* adam,
                      torch::serialize::InputArchive& model_archive,
-                     torch::serialize::InputArchive* optim_archive, const std::string& where);
+                     torch::serialize::InputArchive* optim_archive, const std::string& where,
+                     std::vector<std::string>* missing = nullptr);
 
 }  // namespace moekit::dist

@@ -77,17 +77,25 @@ std::vector<int64_t> parse_moe_layers(const std::string& text);
 class EncoderLayerImpl;
 class DecoderLayerImpl;
 
-/// What the model returns for a batch: the logits and the summed MoE aux losses.
-struct TransformerOutput {
-  at::Tensor logits;    // [B, T, V]
-  at::Tensor aux_loss;  // scalar, sum over every MoE layer (0 for a dense model)
-};
-
 /// The encoder's result, cached for decoding.
 struct EncoderOutput {
   at::Tensor memory;    // [B, S, d]
   at::Tensor pad_mask;  // [B, S] bool, true = padding
   at::Tensor aux_loss;  // scalar
+  /// With TransformerImpl::keep_hidden_states: the embedding output and the
+  /// output of every encoder layer (before the final norm), [B, S, d] each.
+  std::vector<at::Tensor> states;
+};
+
+/// What the model returns for a batch: the logits and the summed MoE aux losses.
+struct TransformerOutput {
+  at::Tensor logits;    // [B, T, V]
+  at::Tensor aux_loss;  // scalar, sum over every MoE layer (0 for a dense model)
+  /// With TransformerImpl::keep_hidden_states (forward and decode): the
+  /// residual stream after the embeddings and after every layer, as BERT's
+  /// hidden_states (what MoEBERT's layer-wise distillation matches);
+  /// encoder_states [B, S, d] (forward only), decoder_states [B, T, d].
+  std::vector<at::Tensor> encoder_states, decoder_states;
 };
 
 /// One decoder layer's incremental-decoding cache.
@@ -144,6 +152,9 @@ class TransformerImpl : public torch::nn::Module {
   DecoderLayerImpl& decoder_layer(int64_t i);
 
   TransformerOptions options;
+  /// When set, forward/encode/decode return every layer's output (still in the
+  /// autograd graph) in their `states` (distillation, train/distillation.h).
+  bool keep_hidden_states = false;
   at::Tensor embed;      // [V, d] shared: source, target and output projection
   at::Tensor positions;  // [max_positions, d] when learned_positions
   torch::nn::ModuleList encoder{nullptr}, decoder{nullptr};

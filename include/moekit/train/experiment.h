@@ -26,9 +26,9 @@ struct MultiTaskExperiment {
 MultiTaskExperiment load_experiment(const Config& config, bool load_data = true);
 
 /// Throws naming the first key no reader used: a top-level section other than
-/// data, model, gate, train (and `search`, read by `moekit tune`) or a key
-/// inside one.
-void check_experiment_keys(const Config& config);
+/// data, model, gate, train (and `search`, read by `moekit tune`), or one of
+/// the family's own `extra` sections, or a key inside one.
+void check_experiment_keys(const Config& config, const std::vector<std::string>& extra = {});
 
 /// The names `data.name` may take in a multi-task experiment.
 std::vector<std::string> multi_task_data_set_names();

@@ -8,6 +8,7 @@
 #include "moekit/data/synthetic_mixture.h"
 #include "moekit/models/multi_task_model.h"
 #include "moekit/models/transformer.h"
+#include "moekit/train/distillation.h"
 #include "moekit/train/multi_task_trainer.h"
 #include "moekit/train/translation_trainer.h"
 
@@ -17,6 +18,8 @@ namespace moekit::train {
 const OptionTable<models::TransformerOptions>& transformer_option_table();
 /// `train:` of a translation experiment (run_dir is the command's --out).
 const OptionTable<TranslationTrainerOptions>& translation_trainer_option_table();
+/// `distill:` of a translation experiment.
+const OptionTable<DistillOptions>& distill_option_table();
 /// `model:` of a multi-task experiment (shapes and tasks come from the data set).
 const OptionTable<models::MultiTaskModelOptions>& multi_task_model_option_table();
 /// `train:` of a multi-task experiment.

@@ -11,6 +11,7 @@
 #include "moekit/data/parallel_corpus.h"
 #include "moekit/data/tokenizer.h"
 #include "moekit/dist/process_group.h"
+#include "moekit/train/distillation.h"
 #include "moekit/train/run_dir.h"
 #include "moekit/models/transformer.h"
 
@@ -50,6 +51,10 @@ struct TranslationTrainerOptions {
   TORCH_ARG(double, consistency_alpha) = 1.0;
   TORCH_ARG(double, label_smoothing) = 0.1;
   TORCH_ARG(int64_t, seed) = 1;
+  /// Weights that start the model instead of a random initialisation: a run
+  /// directory (its best.pt) or a weights file, e.g. `moekit moefy`'s output.
+  /// Read by the experiment (load_initial_weights), not by the trainer.
+  TORCH_ARG(std::string, init) = "";
 
  public:
   void validate() const;  // throws moekit::Error naming the field
@@ -94,6 +99,12 @@ class TranslationTrainer {
   /// Greedy corpus BLEU over up to bleu_sentences pairs of `valid`.
   double validation_bleu(const data::ParallelCorpus& valid);
 
+  /// Distils `teacher` (frozen, eval mode) into the model from the next fit
+  /// on: every batch's loss gains distillation_terms(...).total on each
+  /// pass's output. Throws moekit::Error naming `distill.teacher` when the
+  /// two models cannot be matched (check_teacher).
+  void set_teacher(models::Transformer teacher, DistillOptions options);
+
   /// Loads run_dir/best.pt into the model (every rank, sharded or not), so a
   /// test runs on the best weights; false (weights unchanged) without one.
   bool restore_best();
@@ -109,8 +120,13 @@ class TranslationTrainer {
   /// The whole (unsharded) model with this model's weights, for decoding
   /// without collectives; the model itself on one process.
   models::Transformer whole_model();
+  /// The batch's training loss: CE (or THOR's two-pass loss), aux losses and,
+  /// with a teacher, the distillation terms.
+  at::Tensor batch_loss(const data::PaddedBatch& batch);
 
   models::Transformer model_;
+  models::Transformer teacher_{nullptr};
+  DistillOptions distill_;
   data::Tokenizer tokenizer_;
   TranslationTrainerOptions options_;
   std::unique_ptr<torch::optim::Adam> optimizer_;
