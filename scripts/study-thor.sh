@@ -27,7 +27,7 @@ case $study in
   esen) arms="thor switch dense hash" ;;
   tables)
     for s in c3 c4 esen; do
-      [ -d "$RESULTS/thor-$s" ] && /usr/bin/python3 scripts/study_thor_tables.py "$RESULTS" "$s" "$MOEKIT"
+      [ -d "$RESULTS/thor-$s" ] && /usr/bin/python3 scripts/study_mt_tables.py "$RESULTS" "thor-$s" "$MOEKIT"
     done
     exit 0
     ;;
@@ -39,4 +39,4 @@ for seed in $SEEDS; do
   for arm in $arms; do echo "$study $arm $seed"; done
 done | xargs -P "${JOBS:-2}" -L 1 bash -c 'scripts/study-thor-run.sh "$@" > "$RUNS/thor-$0-$1-s$2.log" 2>&1 ||
   { echo "failed: $0 $1 seed $2 (log: $RUNS/thor-$0-$1-s$2.log)" >&2; exit 255; }'
-/usr/bin/python3 scripts/study_thor_tables.py "$RESULTS" "$study" "$MOEKIT"
+/usr/bin/python3 scripts/study_mt_tables.py "$RESULTS" "thor-$study" "$MOEKIT"

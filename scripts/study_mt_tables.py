@@ -1,15 +1,16 @@
 #!/usr/bin/python3
-"""Tables of the THOR study (scripts/study-thor.sh) from its records.
+"""Tables of a translation study (scripts/study-thor.sh, scripts/study-distill.sh)
+from its records.
 
-    study_thor_tables.py RESULTS STUDY MOEKIT
+    study_mt_tables.py RESULTS STUDY MOEKIT      # STUDY: thor-c3, thor-c4, thor-esen, distill
 
-Reads RESULTS/thor-STUDY/ARM-sSEED/{scores,results}.json, metrics.jsonl,
-config.yaml and test.hyp.xz (written by scripts/study-thor-run.sh) and writes
-RESULTS/thor-STUDY/README.md (tables), table.csv (one row per run) and
-curves.csv (validation loss per step). THOR is compared with every other arm
-by a paired bootstrap (`moekit bleu --compare --chrf`) on the test sets of all
-directions and all seeds both arms have, pooled. C4 borrows THOR's runs from
-C3. Standard library only (plus PyYAML for the run configs).
+Reads RESULTS/STUDY/ARM-sSEED/{scores,results}.json, metrics.jsonl,
+config.yaml and test.hyp.xz (written by scripts/study-mt-test.sh) and writes
+RESULTS/STUDY/README.md (tables), table.csv (one row per run) and curves.csv
+(validation loss per step). The pairs the study's claim names are compared by
+a paired bootstrap (`moekit bleu --compare --chrf`) on the test sets of all
+directions and all seeds both arms have, pooled. thor-c4 borrows THOR's runs
+from thor-c3. Standard library only (plus PyYAML for the run configs).
 """
 import csv
 import json
@@ -22,11 +23,27 @@ import tempfile
 
 import yaml
 
-ORDER = ["thor", "thor-a1", "thor-a0", "switch", "hash", "dense", "switch8", "hash8", "dense4x"]
-LABELS = {
-    "thor": "THOR (α = 5)", "thor-a1": "THOR α = 1", "thor-a0": "THOR α = 0 (one pass)",
-    "switch": "Switch", "hash": "Hash", "dense": "dense", "switch8": "Switch, 8 experts",
-    "hash8": "Hash, 8 experts", "dense4x": "dense, 4x FFN",
+THOR = {
+    "title": "THOR study {study}", "script": "scripts/study-thor.sh {short}",
+    "order": ["thor", "thor-a1", "thor-a0", "switch", "hash", "dense", "switch8", "hash8", "dense4x"],
+    "labels": {
+        "thor": "THOR (α = 5)", "thor-a1": "THOR α = 1", "thor-a0": "THOR α = 0 (one pass)",
+        "switch": "Switch", "hash": "Hash", "dense": "dense", "switch8": "Switch, 8 experts",
+        "hash8": "Hash, 8 experts", "dense4x": "dense, 4x FFN",
+    },
+    # (A, B): A against B in the paired bootstrap
+    "pairs": [("thor", b) for b in ["thor-a1", "thor-a0", "switch", "hash", "dense", "switch8",
+                                     "hash8", "dense4x"]],
+}
+DISTILL = {
+    "title": "Dense → MoE distillation study", "script": "scripts/study-distill.sh",
+    "order": ["teacher", "comet", "comet-ls", "hash", "topk", "hash-nodistill"],
+    "labels": {
+        "teacher": "dense teacher", "comet": "COMET (COMET-BERT)", "comet-ls": "COMET + LS",
+        "hash": "Hash (MoEBERT)", "topk": "Top-1", "hash-nodistill": "Hash, no distillation",
+    },
+    "pairs": [("comet", "hash"), ("comet-ls", "hash"), ("topk", "hash"),
+              ("hash", "hash-nodistill")],
 }
 
 
@@ -96,19 +113,19 @@ def hypotheses(run):
         return f.read().splitlines()
 
 
-def bootstrap(moekit, runs, arm):
-    """THOR (A) against `arm` (B), pooled over the seeds both have."""
-    seeds = sorted(s for (a, s) in runs if a == arm and ("thor", s) in runs)
+def bootstrap(moekit, runs, arm_a, arm_b):
+    """`arm_a` (A) against `arm_b` (B), pooled over the seeds both have."""
+    seeds = sorted(s for (a, s) in runs if a == arm_b and (arm_a, s) in runs)
     if not seeds:
         return None
     refs, hyp_a, hyp_b = [], [], []
     for s in seeds:
-        refs += references(runs[("thor", s)])
-        hyp_a += hypotheses(runs[("thor", s)])
-        hyp_b += hypotheses(runs[(arm, s)])
+        refs += references(runs[(arm_a, s)])
+        hyp_a += hypotheses(runs[(arm_a, s)])
+        hyp_b += hypotheses(runs[(arm_b, s)])
     with tempfile.TemporaryDirectory() as tmp:
         paths = []
-        for name, lines in (("ref", refs), ("thor", hyp_a), (arm, hyp_b)):
+        for name, lines in (("ref", refs), ("a", hyp_a), ("b", hyp_b)):
             paths.append(os.path.join(tmp, name))
             with open(paths[-1], "w", encoding="utf-8") as f:
                 f.write("\n".join(lines) + "\n")
@@ -117,11 +134,19 @@ def bootstrap(moekit, runs, arm):
     return seeds, len(refs), [line for line in out.splitlines() if ": A = " in line]
 
 
+def sentences_per_s(scores):
+    """Test sentences decoded per second (all directions; one thread), where timed."""
+    seconds = sum(v.get("decode_seconds", float("nan")) for v in scores.values())
+    return sum(v["sentences"] for v in scores.values()) / seconds
+
+
 def main():
     results_dir, study, moekit = sys.argv[1], sys.argv[2], sys.argv[3]
-    folder = os.path.join(results_dir, f"thor-{study}")
+    profile = DISTILL if study == "distill" else THOR
+    ORDER, LABELS = profile["order"], profile["labels"]
+    folder = os.path.join(results_dir, study)
     runs = load_runs(folder)
-    if study == "c4":
+    if study == "thor-c4":
         runs.update({k: v for k, v in load_runs(os.path.join(results_dir, "thor-c3")).items()
                      if k[0] in ("thor", "switch", "hash", "dense")})
     arms = [a for a in ORDER if any(k[0] == a for k in runs)]
@@ -132,14 +157,15 @@ def main():
     with open(os.path.join(folder, "table.csv"), "w", newline="") as f:
         w = csv.writer(f)
         w.writerow(["arm", "seed", "avg_bleu", "avg_chrf", "best_valid_loss", "best_step", "steps",
-                    "train_tokens_per_s", "train_seconds"] +
+                    "train_tokens_per_s", "train_seconds", "test_sentences_per_s"] +
                    [f"{d}_{m}" for d in directions for m in ("bleu", "chrf")])
         for (arm, seed), r in sorted(runs.items(), key=lambda kv: (ORDER.index(kv[0][0]), kv[0][1])):
             w.writerow([arm, seed, f"{average(r['scores'], 'bleu'):.2f}",
                         f"{average(r['scores'], 'chrf'):.2f}",
                         f"{r['results']['best_valid_loss']:.4f}", r["results"]["best_step"],
                         r["results"]["steps"], f"{r['tokens_per_s']:.0f}",
-                        f"{r['results']['train_seconds']:.0f}"] +
+                        f"{r['results']['train_seconds']:.0f}",
+                        f"{sentences_per_s(r['scores']):.2f}"] +
                        [f"{r['scores'][d][m]:.2f}" if d in r["scores"] else ""
                         for d in directions for m in ("bleu", "chrf")])
     with open(os.path.join(folder, "curves.csv"), "w", newline="") as f:
@@ -152,13 +178,15 @@ def main():
     def per_arm(arm):
         return [r for (a, _), r in sorted(runs.items()) if a == arm]
 
-    lines = [f"# THOR study {study}: tables", "",
-             "Written by `scripts/study_thor_tables.py` from the run records in this folder "
-             "(`scripts/study-thor.sh " + study + "`). Test = the Gospel of John in every "
+    short = study.replace("thor-", "")
+    lines = [f"# {profile['title'].format(study=short)}: tables", "",
+             "Written by `scripts/study_mt_tables.py` from the run records in this folder "
+             f"(`{profile['script'].format(short=short)}`). Test = the Gospel of John in every "
              "direction; BLEU and chrF2 as sacreBLEU's defaults; mean ± sample std over seeds "
-             "of the average over directions.", "",
-             "| model | seeds | avg BLEU | avg chrF2 | best valid loss | best step / steps | "
-             "train tokens/s |", "|---|---:|---:|---:|---:|---:|---:|"]
+             "of the average over directions. Test sentences/s: all directions decoded one "
+             "after the other, one thread, while another study process ran on the other core.",
+             "", "| model | seeds | avg BLEU | avg chrF2 | best valid loss | best step / steps | "
+             "train tokens/s | test sentences/s |", "|---|---:|---:|---:|---:|---:|---:|---:|"]
     for arm in arms:
         rs = per_arm(arm)
         lines.append(
@@ -166,7 +194,8 @@ def main():
             f"{mean_std([average(r['scores'], 'chrf') for r in rs])} | "
             f"{statistics.mean(r['results']['best_valid_loss'] for r in rs):.3f} | "
             f"{'/'.join(str(r['results']['best_step']) for r in rs)} / {rs[0]['results']['steps']} | "
-            f"{statistics.mean(r['tokens_per_s'] for r in rs):,.0f} |")
+            f"{statistics.mean(r['tokens_per_s'] for r in rs):,.0f} | "
+            f"{statistics.mean(sentences_per_s(r['scores']) for r in rs):.1f} |")
     for metric, name in (("bleu", "BLEU"), ("chrf", "chrF2")):
         lines += ["", f"Test {name} per direction (mean over seeds):", "",
                   "| direction | " + " | ".join(LABELS[a] for a in arms) + " |",
@@ -177,18 +206,18 @@ def main():
                 vals = [r["scores"][d][metric] for r in per_arm(arm) if d in r["scores"]]
                 cells.append(f"{statistics.mean(vals):.2f}" if vals else "–")
             lines.append(f"| {d} | " + " | ".join(cells) + " |")
-    if "thor" in arms:
-        lines += ["", "Paired bootstrap (1,000 resamples, seed 12345), A = THOR (α = 5), "
-                      "B = the other model, all directions and common seeds pooled:", ""]
-        for arm in arms:
-            if arm == "thor":
-                continue
-            b = bootstrap(moekit, runs, arm)
-            if b is None:
-                continue
-            seeds, n, outs = b
-            lines.append(f"* {LABELS[arm]} (seeds {', '.join(map(str, seeds))}; {n:,} sentences):")
-            lines += [f"  * {o}" for o in outs]
+    compared = [(a, b) for a, b in profile["pairs"] if a in arms and b in arms]
+    if compared:
+        lines += ["", "Paired bootstrap (1,000 resamples, seed 12345), all directions and the "
+                      "seeds both have pooled:", ""]
+    for arm_a, arm_b in compared:
+        b = bootstrap(moekit, runs, arm_a, arm_b)
+        if b is None:
+            continue
+        seeds, n, outs = b
+        lines.append(f"* A = {LABELS[arm_a]}, B = {LABELS[arm_b]} (seeds "
+                     f"{', '.join(map(str, seeds))}; {n:,} sentences):")
+        lines += [f"  * {o}" for o in outs]
     lines += ["", "Validation loss by step (mean over seeds): `curves.csv`."]
     with open(os.path.join(folder, "README.md"), "w") as f:
         f.write("\n".join(lines) + "\n")
