@@ -62,7 +62,7 @@ void run_moefy(const MoefyArgs& args) {
   models::Transformer teacher(setup.model_for(tokenizer));
   MOEKIT_CHECK(!teacher->options.has_moe(), args.run,
                "not a dense run: its model has MoE layers (moefy splits a dense model's FFNs)");
-  train::load_model_weights(teacher, (fs::path(args.run) / args.weights).string());
+  load_module_weights(*teacher, (fs::path(args.run) / args.weights).string());
   const data::ParallelCorpus corpus =
       data::load_parallel_corpus(tokenizer, setup.data_dir, "train", setup.directions, setup.max_len);
 

@@ -80,14 +80,7 @@ void run_eval(const EvalArgs& args) {
       throw e.with_prefix(config.where());
     }
   }();
-  const std::string weights = (fs::path(args.run) / "best.pt").string();
-  torch::serialize::InputArchive archive;
-  load_archive(archive, weights);
-  try {
-    model->load(archive);
-  } catch (const c10::Error& e) {
-    throw Error(weights, "does not match the run's config: " + std::string(e.what_without_backtrace()));
-  }
+  load_module_weights(*model, (fs::path(args.run) / "best.pt").string());
   train::MultiTaskTrainer trainer(model, ex.trainer_options);
   const data::MultiTaskDataset& rows =
       args.split == "train" ? ex.train : args.split == "valid" ? ex.valid : ex.test;

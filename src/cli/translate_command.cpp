@@ -62,7 +62,7 @@ void run_translate(const TranslateArgs& args) {
     model_options.gate_options(g);
   }
   models::Transformer model(model_options);
-  train::load_model_weights(model, (fs::path(args.run) / args.weights).string());
+  load_module_weights(*model, (fs::path(args.run) / args.weights).string());
   std::vector<std::string> lines;
   std::string line;
   while (std::getline(std::cin, line)) lines.push_back(line);

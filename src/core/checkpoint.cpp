@@ -160,4 +160,14 @@ void load_archive(torch::serialize::InputArchive& archive, const std::string& pa
   }
 }
 
+void load_module_weights(torch::nn::Module& module, const std::string& path) {
+  torch::serialize::InputArchive archive;
+  load_archive(archive, path);
+  try {
+    module.load(archive);
+  } catch (const c10::Error& e) {
+    throw Error(path, "does not match the run's config: " + std::string(e.what_without_backtrace()));
+  }
+}
+
 }  // namespace moekit

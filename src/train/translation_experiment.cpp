@@ -64,15 +64,6 @@ models::TransformerOptions TranslationExperiment::model_for(const data::Tokenize
   return m;
 }
 
-void load_model_weights(models::Transformer& model, const std::string& path) {
-  torch::serialize::InputArchive archive;
-  load_archive(archive, path);
-  try {
-    model->load(archive);
-  } catch (const c10::Error& e) {
-    throw Error(path, "does not match the run's config: " + std::string(e.what_without_backtrace()));
-  }
-}
 
 namespace {
 
@@ -128,7 +119,7 @@ models::Transformer load_teacher(const std::string& run, const data::Tokenizer& 
                "student's tokens", run, ex.tokenizer_path, tokenizer_path);
   models::Transformer teacher(ex.model_for(tokenizer));
   check_teacher(teacher->options, student, "distill.teacher");
-  load_model_weights(teacher, (fs::path(run) / "best.pt").string());
+  load_module_weights(*teacher, (fs::path(run) / "best.pt").string());
   return teacher;
 }
 

@@ -2,6 +2,10 @@
 #include <torch/serialize/input-archive.h>
 #include <torch/serialize/output-archive.h>
 
+namespace torch::nn {
+class Module;
+}
+
 #include <string>
 
 namespace moekit {
@@ -18,5 +22,10 @@ void write_text_atomically(const std::string& path, const std::string& text);
 
 /// Reads `path` into `archive`; a missing or corrupt file throws moekit::Error naming it.
 void load_archive(torch::serialize::InputArchive& archive, const std::string& path);
+
+/// Loads the weights file `path` (what Module::save wrote, in a checkpoint
+/// file) into `module`; throws moekit::Error naming the file when it is
+/// missing, corrupt or does not match the module (a run's config changed?).
+void load_module_weights(torch::nn::Module& module, const std::string& path);
 
 }  // namespace moekit

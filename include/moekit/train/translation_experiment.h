@@ -27,12 +27,8 @@ struct TranslationExperiment {
   models::TransformerOptions model_for(const data::Tokenizer& tokenizer) const;
 };
 
-/// Loads a run's weights file into `model`; throws moekit::Error naming the
-/// file when it is missing, unreadable or does not match the model.
-void load_model_weights(models::Transformer& model, const std::string& path);
-
 /// Loads `init` (a run directory, meaning its best.pt, or a weights file) into
-/// `model` as load_model_weights does, except that tensors of a gate absent
+/// `model` as load_module_weights (core/checkpoint.h) does, except that tensors of a gate absent
 /// there keep their initialisation (a student routed by a gate other than the
 /// one it was saved with); returns their names. Any other absent tensor or a
 /// shape that differs throws moekit::Error naming the file.
