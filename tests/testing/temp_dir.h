@@ -1,8 +1,11 @@
-// Test helper: an empty folder of the test's own under the GoogleTest temp dir.
+// Test helpers: an empty folder of the test's own under the GoogleTest temp
+// dir, and the text of a file a test wrote.
 #pragma once
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <fstream>
+#include <sstream>
 #include <string>
 
 namespace moekit::testing {
@@ -13,6 +16,14 @@ inline std::filesystem::path fresh_dir(const std::string& name) {
   std::filesystem::remove_all(root);
   std::filesystem::create_directories(root);
   return root;
+}
+
+/// The whole text of `path` ("" when it cannot be read).
+inline std::string text_of(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  std::stringstream s;
+  s << in.rdbuf();
+  return s.str();
 }
 
 }  // namespace moekit::testing

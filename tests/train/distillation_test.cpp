@@ -19,9 +19,12 @@
 #include "moekit/train/translation_trainer.h"
 #include "testing/temp_dir.h"
 #include "testing/tiny_parallel_corpus.h"
+#include "testing/token_corpus.h"
 
 namespace moekit::train {
 namespace {
+using moekit::testing::cycling_token_corpus;
+using moekit::testing::text_of;
 namespace fs = std::filesystem;
 
 TEST(TrainDistillation, KlMatchesAHandComputedCase) {
@@ -65,19 +68,9 @@ models::TransformerOptions tiny_dense() {
       .decoder_layers(1).dropout(0.0).moe_layers("none");
 }
 
-data::ParallelCorpus tiny_corpus() {
-  data::ParallelCorpus corpus;
-  for (int64_t i = 0; i < 5; ++i) {
-    data::TokenPair p;
-    for (int64_t t = 0; t < 2 + i % 3; ++t) p.src.push_back(3 + (i * 7 + t * 5) % (kVocab - 3));
-    for (int64_t t = 0; t < 1 + i % 4; ++t) p.tgt.push_back(3 + (i * 3 + t * 11) % (kVocab - 3));
-    corpus.pairs.push_back(p);
-    corpus.references.emplace_back("x");
-  }
-  return corpus;
+data::PaddedBatch tiny_batch() {
+  return data::collate(cycling_token_corpus(5, kVocab).pairs, {0, 1, 2, 3, 4}, 0, 1, 2);
 }
-
-data::PaddedBatch tiny_batch() { return data::collate(tiny_corpus().pairs, {0, 1, 2, 3, 4}, 0, 1, 2); }
 
 models::TransformerOutput forward_with_states(models::Transformer& model, const data::PaddedBatch& b) {
   model->keep_hidden_states = true;
@@ -153,7 +146,7 @@ TEST(TrainDistillation, InitialWeightsLoadIntoAnotherGateKeepingOnlyItsOwnTensor
   const fs::path root = moekit::testing::fresh_dir("moekit_distill_init");
   torch::manual_seed(2);
   models::Transformer teacher(tiny_dense());
-  models::Transformer split = moefy(teacher, tiny_corpus(), MoefyOptions(2, 6)).student;
+  models::Transformer split = moefy(teacher, cycling_token_corpus(5, kVocab), MoefyOptions(2, 6)).student;
   save_weights(split, root / "best.pt");
   // The saved student routes with the random gate (no tensors); this one with
   // softmax, whose projection the weights file cannot hold.
@@ -262,13 +255,6 @@ TEST(TrainDistillation, AStudentSplitWithEveryUnitTrainsAsIfUntaught) {
   const auto taught = one_step(split(), data, teacher, distill);
   EXPECT_NEAR(taught.first, plain.first, 1e-5);
   EXPECT_LT((taught.second - plain.second).abs().max().item<double>(), 1e-5);
-}
-
-std::string text_of(const fs::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 TEST(TrainDistillation, CliDistilsASplitRunWithAnyGate) {

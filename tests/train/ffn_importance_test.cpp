@@ -7,27 +7,17 @@
 #include "moekit/data/token_batches.h"
 #include "moekit/models/transformer_layers.h"
 #include "moekit/train/thor_loss.h"
+#include "testing/token_corpus.h"
 
 namespace moekit::train {
 namespace {
+using moekit::testing::cycling_token_corpus;
 
 constexpr int64_t kVocab = 20;
 
 models::TransformerOptions tiny_dense() {
   return models::TransformerOptions(kVocab).d_model(16).ffn_hidden(24).heads(2).encoder_layers(2)
       .decoder_layers(2).dropout(0.3).moe_layers("none");
-}
-
-data::ParallelCorpus random_corpus(int64_t n) {
-  data::ParallelCorpus corpus;
-  for (int64_t i = 0; i < n; ++i) {
-    data::TokenPair p;
-    for (int64_t t = 0; t < 3 + i % 4; ++t) p.src.push_back(3 + (i * 7 + t * 5) % (kVocab - 3));
-    for (int64_t t = 0; t < 2 + i % 3; ++t) p.tgt.push_back(3 + (i * 3 + t * 11) % (kVocab - 3));
-    corpus.pairs.push_back(p);
-    corpus.references.emplace_back("x");
-  }
-  return corpus;
 }
 
 // The loss ffn_importance differentiates, computed independently: target-token
@@ -48,7 +38,7 @@ TEST(TrainFfnImportance, FirstOrderMatchesFiniteDifferencesOfRemovingAUnit) {
   models::Transformer model(tiny_dense());
   model->to(torch::kDouble);
   model->train();
-  const auto corpus = random_corpus(7);
+  const auto corpus = cycling_token_corpus(7, kVocab);
   // Small batches: the scores sum over batches.
   const FfnImportance r = ffn_importance(model, corpus, 0, 24);
   EXPECT_TRUE(model->is_training());  // restored
@@ -89,7 +79,7 @@ TEST(TrainFfnImportance, ADeadUnitScoresZeroAndNoParameterGradientIsTouched) {
     torch::NoGradGuard no_grad;
     model->encoder_layer(0).ffn->fc1->bias[5].fill_(-1e6);  // never active
   }
-  const FfnImportance r = ffn_importance(model, random_corpus(5), 3, 1000);
+  const FfnImportance r = ffn_importance(model, cycling_token_corpus(5, kVocab), 3, 1000);
   EXPECT_EQ(r.sentences, 3);
   EXPECT_EQ(r.importance[0][5].item<double>(), 0.0);
   EXPECT_GT(r.importance[0].sum().item<double>(), 0.0);
@@ -99,7 +89,7 @@ TEST(TrainFfnImportance, ADeadUnitScoresZeroAndNoParameterGradientIsTouched) {
 
 TEST(TrainFfnImportance, AModelWithoutDenseFfnsOrACorpusWithoutPairsIsAnError) {
   models::Transformer moe(tiny_dense().moe_layers("all").n_experts(2).gate("softmax"));
-  EXPECT_THROW(ffn_importance(moe, random_corpus(2), 0, 100), Error);
+  EXPECT_THROW(ffn_importance(moe, cycling_token_corpus(2, kVocab), 0, 100), Error);
   models::Transformer dense(tiny_dense());
   EXPECT_THROW(ffn_importance(dense, data::ParallelCorpus{}, 0, 100), Error);
 }

@@ -12,27 +12,18 @@
 #include "moekit/models/transformer_layers.h"
 #include "testing/temp_dir.h"
 #include "testing/tiny_parallel_corpus.h"
+#include "testing/token_corpus.h"
 
 namespace moekit::train {
 namespace {
+using moekit::testing::cycling_token_corpus;
+using moekit::testing::text_of;
 
 constexpr int64_t kVocab = 24, kHidden = 12;
 
 models::TransformerOptions teacher_options() {
   return models::TransformerOptions(kVocab).d_model(8).ffn_hidden(kHidden).heads(2).encoder_layers(2)
       .decoder_layers(2).dropout(0.1).moe_layers("none");
-}
-
-data::ParallelCorpus corpus_of(int64_t n) {
-  data::ParallelCorpus corpus;
-  for (int64_t i = 0; i < n; ++i) {
-    data::TokenPair p;
-    for (int64_t t = 0; t < 2 + i % 3; ++t) p.src.push_back(3 + (i * 5 + t * 7) % (kVocab - 3));
-    for (int64_t t = 0; t < 2 + i % 2; ++t) p.tgt.push_back(3 + (i * 11 + t * 3) % (kVocab - 3));
-    corpus.pairs.push_back(p);
-    corpus.references.emplace_back("x");
-  }
-  return corpus;
 }
 
 at::Tensor logits_of(models::Transformer& model, const data::ParallelCorpus& corpus) {
@@ -54,7 +45,7 @@ models::Transformer trained_looking_teacher() {
 
 TEST(TrainMoefy, EveryUnitInEveryExpertTranslatesAsTheTeacher) {
   auto teacher = trained_looking_teacher();
-  const auto corpus = corpus_of(6);
+  const auto corpus = cycling_token_corpus(6, kVocab);
   const MoefyResult r = moefy(teacher, corpus, MoefyOptions(3, kHidden).shared(kHidden));
   EXPECT_EQ(r.split, (std::vector<std::string>{"encoder.0", "encoder.1", "decoder.0", "decoder.1"}));
   EXPECT_EQ(r.student->options.gate(), "random");
@@ -65,7 +56,7 @@ TEST(TrainMoefy, EveryUnitInEveryExpertTranslatesAsTheTeacher) {
 
 TEST(TrainMoefy, LayersLeftDenseKeepTheTeachersFfnAndEveryOtherWeightIsCopied) {
   auto teacher = trained_looking_teacher();
-  MoefyResult r = moefy(teacher, corpus_of(6), MoefyOptions(2, kHidden / 2).moe_layers("1"));
+  MoefyResult r = moefy(teacher, cycling_token_corpus(6, kVocab), MoefyOptions(2, kHidden / 2).moe_layers("1"));
   EXPECT_EQ(r.split, (std::vector<std::string>{"encoder.1", "decoder.1"}));
   ASSERT_EQ(r.plans.size(), 2u);
   EXPECT_EQ(r.plans[0].sizes(), (std::vector<int64_t>{2, kHidden / 2}));
@@ -97,25 +88,18 @@ TEST(TrainMoefy, LayersLeftDenseKeepTheTeachersFfnAndEveryOtherWeightIsCopied) {
 TEST(TrainMoefy, ATeacherWithExpertsOrSplitSizesThatLoseUnitsAreErrors) {
   models::Transformer moe_teacher(teacher_options().moe_layers("even").n_experts(2).gate("softmax"));
   try {
-    moefy(moe_teacher, corpus_of(2), MoefyOptions(2, kHidden));
+    moefy(moe_teacher, cycling_token_corpus(2, kVocab), MoefyOptions(2, kHidden));
     ADD_FAILURE() << "a MoE teacher was accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.where(), "model");
   }
   auto teacher = trained_looking_teacher();
   try {
-    moefy(teacher, corpus_of(2), MoefyOptions(2, kHidden / 4));  // 2 x 3 < 12 units
+    moefy(teacher, cycling_token_corpus(2, kVocab), MoefyOptions(2, kHidden / 4));  // 2 x 3 < 12 units
     ADD_FAILURE() << "units left out were accepted";
   } catch (const Error& e) {
     EXPECT_EQ(e.where(), "expert_hidden");
   }
-}
-
-std::string text_of(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  std::stringstream s;
-  s << in.rdbuf();
-  return s.str();
 }
 
 TEST(TrainMoefy, CliSplitsATrainedRunThatTranslatesAsTheTeacher) {
