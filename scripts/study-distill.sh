@@ -3,6 +3,7 @@
 # (importance-guided split, layer-wise distillation) with the router varied.
 #   scripts/study-distill.sh           # teacher, split, every arm x SEEDS, tables
 #   scripts/study-distill.sh tables    # the tables from the records (no training)
+#   scripts/study-distill.sh speed     # decoding speed, teacher vs students (idle machine)
 # 1. Teacher: the dense Es<->En model (configs/bible-dense.yaml) trained for
 #    TEACHER_STEPS updates: runs/distill/teacher.
 # 2. Split (`moekit moefy`): every FFN (H = 256) into 4 experts of 64 units,
@@ -61,7 +62,39 @@ fi
 
 tables() { /usr/bin/python3 scripts/study_mt_tables.py "$RESULTS" distill "$MOEKIT"; }
 if [ "${1:-}" = tables ]; then tables; exit 0; fi
-[ $# -eq 0 ] || { echo "usage: $0 [tables]" >&2; exit 2; }
+
+# Decoding speed of the teacher and of each arm's seed-SPEED_SEED student, one
+# after the other on a machine with nothing else running (the tables' test
+# sentences/s come from runs that shared the cores): RECORD/speed.md.
+if [ "${1:-}" = speed ]; then
+  seed=${SPEED_SEED:-3} tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp"' EXIT
+  {
+    echo "Test decoding (John, both directions, greedy, one thread), runs one after the"
+    echo "other on an otherwise idle machine (\`scripts/study-distill.sh speed\`, seed $seed):"
+    echo
+    echo "| run | sentences | seconds | sentences/s | relative to the teacher |"
+    echo "|---|---:|---:|---:|---:|"
+    for run in "$TEACHER" "$RUNS"/distill/{comet,comet-ls,hash,topk,hash-nodistill}-s"$seed"; do
+      [ -f "$run/best.pt" ] || { echo "speed: $run has no best.pt: train it first" >&2; exit 1; }
+      rm -f "$run"/test.*.hyp "$run"/test.*.hyp.seconds
+      scripts/study-mt-test.sh "$run" "$tmp/$(basename "$run")" > /dev/null
+      /usr/bin/python3 - "$tmp/$(basename "$run")/scores.json" "$(basename "$run")" "$tmp/teacher" <<'PY'
+import json, sys
+def rate(path):
+    d = json.load(open(path)).values()
+    return sum(x["sentences"] for x in d), sum(x["decode_seconds"] for x in d)
+n, s = rate(sys.argv[1])
+tn, ts = rate(sys.argv[3] + "/scores.json")
+print(f"| {sys.argv[2]} | {n} | {s:.1f} | {n / s:.1f} | {(n / s) / (tn / ts):.2f} |")
+PY
+    done
+  } > "$RECORD/speed.md.tmp"
+  mv "$RECORD/speed.md.tmp" "$RECORD/speed.md"
+  cat "$RECORD/speed.md"
+  exit 0
+fi
+[ $# -eq 0 ] || { echo "usage: $0 [tables|speed]" >&2; exit 2; }
 
 [ -f data/bible/manifest.json ] || "$MOEKIT" data bible --out data/bible
 mkdir -p "$RUNS/distill" "$RECORD"

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The test half of a translation study run (scripts/study-thor-run.sh,
-# scripts/study-distill-run.sh):
+# scripts/study-distill.sh):
 #   scripts/study-mt-test.sh RUN RECORD
 # decodes the test split of every direction of RUN's config with its best
 # weights and records under RECORD: results.json, metrics.jsonl and
