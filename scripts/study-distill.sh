@@ -67,16 +67,20 @@ if [ "${1:-}" = tables ]; then tables; exit 0; fi
 # after the other on a machine with nothing else running (the tables' test
 # sentences/s come from runs that shared the cores): RECORD/speed.md.
 if [ "${1:-}" = speed ]; then
-  seed=${SPEED_SEED:-3} tmp=$(mktemp -d)
-  trap 'rm -rf "$tmp"' EXIT
+  seed=${SPEED_SEED:-3}
+  runs=("$TEACHER" "$RUNS"/distill/{comet,comet-ls,hash,topk,hash-nodistill}-s"$seed")
+  for run in "${runs[@]}"; do
+    [ -f "$run/best.pt" ] || { echo "speed: $run has no best.pt: train it first" >&2; exit 1; }
+  done
+  tmp=$(mktemp -d)
+  trap 'rm -rf "$tmp" "$RECORD/speed.md.tmp"' EXIT
   {
     echo "Test decoding (John, both directions, greedy, one thread), runs one after the"
     echo "other on an otherwise idle machine (\`scripts/study-distill.sh speed\`, seed $seed):"
     echo
     echo "| run | sentences | seconds | sentences/s | relative to the teacher |"
     echo "|---|---:|---:|---:|---:|"
-    for run in "$TEACHER" "$RUNS"/distill/{comet,comet-ls,hash,topk,hash-nodistill}-s"$seed"; do
-      [ -f "$run/best.pt" ] || { echo "speed: $run has no best.pt: train it first" >&2; exit 1; }
+    for run in "${runs[@]}"; do
       rm -f "$run"/test.*.hyp "$run"/test.*.hyp.seconds
       scripts/study-mt-test.sh "$run" "$tmp/$(basename "$run")" > /dev/null
       /usr/bin/python3 - "$tmp/$(basename "$run")/scores.json" "$(basename "$run")" "$tmp/teacher" <<'PY'
