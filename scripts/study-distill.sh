@@ -83,7 +83,7 @@ if [ "${1:-}" = speed ]; then
     for run in "${runs[@]}"; do
       rm -f "$run"/test.*.hyp "$run"/test.*.hyp.seconds
       scripts/study-mt-test.sh "$run" "$tmp/$(basename "$run")" > /dev/null
-      /usr/bin/python3 - "$tmp/$(basename "$run")/scores.json" "$(basename "$run")" "$tmp/teacher" <<'PY'
+      /usr/bin/python3 - "$tmp/$(basename "$run")/scores.json" "$(basename "$run")" "$tmp/$(basename "$TEACHER")" <<'PY'
 import json, sys
 def rate(path):
     d = json.load(open(path)).values()
