@@ -73,6 +73,7 @@ if [ "${1:-}" = speed ]; then
     [ -f "$run/best.pt" ] || { echo "speed: $run has no best.pt: train it first" >&2; exit 1; }
   done
   tmp=$(mktemp -d)
+  mkdir -p "$RECORD"
   trap 'rm -rf "$tmp" "$RECORD/speed.md.tmp"' EXIT
   {
     echo "Test decoding (John, both directions, greedy, one thread), runs one after the"
