@@ -8,10 +8,14 @@
 
 #include "cli/commands.h"
 #include "moekit/core/error.h"
+#include "moekit/core/malloc_tuning.h"
 #include "moekit/core/threads.h"
 #include "moekit/train/stop_signal.h"
 
 int main(int argc, char** argv) {
+  // Before any tensor exists: reuse large freed blocks instead of mmapping
+  // each one afresh (2.4x in dense training on a VM; see the header).
+  moekit::keep_large_blocks_in_heap();
   // Logs and progress go to stderr; stdout carries results only.
   spdlog::set_default_logger(spdlog::stderr_color_mt("moekit"));
   spdlog::set_pattern("[%H:%M:%S] %v");
