@@ -27,8 +27,9 @@ case $arm in
   hash) arm_set=(--set gate.name=hash --set train.consistency=false) ;;
   switch8) arm_set=(--set gate.name=switch --set model.n_experts=8 --set train.consistency=false) ;;
   hash8) arm_set=(--set gate.name=hash --set model.n_experts=8 --set train.consistency=false) ;;
-  dense4x) arm_set=(--set model.moe_layers=none --set model.ffn_hidden=512
-                    --set train.consistency=false) ;;
+  dense4x)  # four times the config's FFN width
+    ffn=$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["model"]["ffn_hidden"])' "$CONFIG")
+    arm_set=(--set model.moe_layers=none --set model.ffn_hidden=$((4 * ffn)) --set train.consistency=false) ;;
   *) echo "unknown arm '$arm'" >&2; exit 2 ;;
 esac
 case $study in
