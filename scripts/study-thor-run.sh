@@ -32,9 +32,10 @@ case $arm in
     arm_set=(--set model.moe_layers=none --set model.ffn_hidden=$((4 * ffn)) --set train.consistency=false) ;;
   *) echo "unknown arm '$arm'" >&2; exit 2 ;;
 esac
+DATA=${DATA:-data}  # where scripts/study-thor.sh made the corpora
 case $study in
-  c3 | c4) data_set=() ;;
-  esen) data_set=(--set data.dir=data/bible --set data.directions=es-en,en-es) ;;
+  c3 | c4) data_set=(--set data.dir="$DATA/bible-multi") ;;
+  esen) data_set=(--set data.dir="$DATA/bible" --set data.directions=es-en,en-es) ;;
   *) echo "unknown study '$study'" >&2; exit 2 ;;
 esac
 

@@ -8,23 +8,26 @@
 # one thread each (scripts/study-thor-run.sh). Resumable: a run whose record
 # exists under docs/results/thor-STUDY/ is skipped, a run with a checkpoint
 # under runs/ resumes, and the tables are rewritten from the records.
-# JOBS (processes at a time, default 2), SEEDS, BEAM, RESULTS, RUNS and SET (extra "--set key=value" words) redirect
-# it, e.g. for a smoke test: RESULTS=/tmp/r RUNS=/tmp/runs SEEDS=1 SET="--set train.max_steps=2"
+# JOBS (processes at a time, default 2), SEEDS, BEAM, TEST_LINES, DATA (where the
+# corpora are made, default data), RESULTS, RUNS and SET (extra "--set key=value"
+# words) redirect it, e.g. for a smoke test (tests/scripts/study_thor_smoke.sh):
+#   DATA=/tmp/d RESULTS=/tmp/r RUNS=/tmp/runs SEEDS=1 SET="--set train.max_steps=2"
 set -euo pipefail
 cd "$(dirname "$0")/.."
 MOEKIT=${MOEKIT:-build/moekit}
 SEEDS=${SEEDS:-1 2 3}
-export MOEKIT RESULTS=${RESULTS:-docs/results} RUNS=${RUNS:-runs}
+export MOEKIT DATA=${DATA:-data} RESULTS=${RESULTS:-docs/results} RUNS=${RUNS:-runs}
 
-[ -f data/bible/manifest.json ] || "$MOEKIT" data bible --out data/bible
-[ -f data/bible-multi/manifest.json ] ||
-  "$MOEKIT" data bible --ces ../shared/data/bible-corpus --vocab-size 8000 --out data/bible-multi
-
+multilingual_corpus() {
+  [ -f "$DATA/bible-multi/manifest.json" ] ||
+    "$MOEKIT" data bible --ces ../shared/data/bible-corpus --vocab-size 8000 --out "$DATA/bible-multi"
+}
 study=${1:-}
 case $study in
-  c3) arms="thor switch dense hash thor-a1 thor-a0" ;;
-  c4) arms="switch8 hash8 dense4x" ;;
-  esen) arms="thor switch dense hash" ;;
+  c3) arms="thor switch dense hash thor-a1 thor-a0"; multilingual_corpus ;;
+  c4) arms="switch8 hash8 dense4x"; multilingual_corpus ;;
+  esen) arms="thor switch dense hash"
+    [ -f "$DATA/bible/manifest.json" ] || "$MOEKIT" data bible --out "$DATA/bible" ;;
   tables)
     for s in c3 c4 esen; do
       [ -d "$RESULTS/thor-$s" ] && /usr/bin/python3 scripts/study_mt_tables.py "$RESULTS" "thor-$s" "$MOEKIT"

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# ctest StudyScripts.ThorSmoke: scripts/study-thor.sh esen end to end on a tiny
+# budget (a 2-layer d-32 model, 2 updates, 2 test verses per direction): every
+# arm trains, is decoded and recorded, the tables name every arm, and a second
+# run of the same command trains nothing and writes the same tables.
+#   tests/scripts/study_thor_smoke.sh MOEKIT
+set -euo pipefail
+MOEKIT=$(realpath "$1")
+scratch=$(mktemp -d)
+trap 'rm -rf "$scratch"' EXIT
+cd "$(dirname "$0")/../.."
+export MOEKIT DATA=$scratch/data RESULTS=$scratch/results RUNS=$scratch/runs SEEDS=1 JOBS=1 TEST_LINES=2
+# One line: the scripts read SET with `read -a`.
+tiny=(model.d_model=32 model.ffn_hidden=64 model.heads=2 model.encoder_layers=2 model.decoder_layers=2
+      train.max_steps=2 train.eval_every=2 train.warmup_steps=1 train.max_tokens=512)
+export SET="${tiny[*]/#/--set }"
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+scripts/study-thor.sh esen > "$scratch/first.log" 2>&1 || { cat "$scratch/first.log"; fail "first run"; }
+study=$RESULTS/thor-esen
+for arm in thor switch dense hash; do
+  scores=$study/$arm-s1/scores.json
+  [ -f "$scores" ] || fail "no $scores"
+  for direction in es-en en-es; do
+    grep -q "\"$direction\"" "$scores" || fail "$scores lacks $direction"
+  done
+  [ -f "$study/$arm-s1/test.hyp.xz" ] || fail "no hypotheses for $arm"
+done
+for label in "THOR (α = 5)" "| Switch |" "| Hash |" "| dense |"; do
+  grep -qF "$label" "$study/README.md" || fail "the tables lack '$label'"
+done
+cp "$study/table.csv" "$scratch/table.first.csv"
+
+# Resuming a finished study: nothing is trained again, the tables are the same.
+scripts/study-thor.sh esen > "$scratch/second.log" 2>&1 || { cat "$scratch/second.log"; fail "second run"; }
+! grep -rq "train pairs" "$RUNS"/thor-esen-*-s1.log || fail "the second run trained again"
+cmp -s "$study/table.csv" "$scratch/table.first.csv" || fail "the second run changed table.csv"
+echo "study-thor.sh esen: 4 arms trained, decoded, recorded and tabulated; the rerun trained nothing"
