@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # ctest StudyScripts.ThorSmoke: scripts/study-thor.sh esen end to end on a tiny
 # budget (a 2-layer d-32 model, 2 updates, 2 test verses per direction): every
-# arm trains, is decoded and recorded, the tables name every arm, and a second
-# run of the same command trains nothing and writes the same tables.
+# arm trains, is decoded and recorded, the tables name every arm, a second run
+# of the same command trains nothing and writes the same tables, and
+# scripts/study-thor-inference.sh times and scores THOR's three expert modes.
 #   tests/scripts/study_thor_smoke.sh MOEKIT
 set -euo pipefail
 MOEKIT=$(realpath "$1")
@@ -35,4 +36,19 @@ cp "$study/table.csv" "$scratch/table.first.csv"
 scripts/study-thor.sh esen > "$scratch/second.log" 2>&1 || { cat "$scratch/second.log"; fail "second run"; }
 ! grep -rq "train pairs" "$RUNS"/thor-esen-*-s1.log || fail "the second run trained again"
 cmp -s "$study/table.csv" "$scratch/table.first.csv" || fail "the second run changed table.csv"
-echo "study-thor.sh esen: 4 arms trained, decoded, recorded and tabulated; the rerun trained nothing"
+
+# The inference-cost script on the THOR run: every mode decoded and scored.
+ROUNDS=2 scripts/study-thor-inference.sh "$RUNS/thor-esen/thor-s1" "$scratch/inference.json" > /dev/null 2>&1 ||
+  fail "study-thor-inference.sh"
+/usr/bin/python3 - "$scratch/inference.json" <<'PY' || fail "inference.json: $(cat "$scratch/inference.json")"
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert out["sentences"] == 4, out["sentences"]  # 2 verses x 2 directions
+assert sorted(out["modes"]) == ["fixed:0", "mean", "sample"], sorted(out["modes"])
+for mode in out["modes"].values():
+    assert len(mode["sentences_per_s"]) == 2 and all(v > 0 for v in mode["sentences_per_s"])
+    assert sorted(mode["directions"]) == ["en-es", "es-en"]
+assert out["modes"]["sample"]["speed_vs_sample"] == 1.0
+PY
+echo "study-thor.sh esen: 4 arms trained, decoded, recorded and tabulated; the rerun trained nothing;" \
+     "study-thor-inference.sh scored 3 modes"
