@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # COMET's claim C1 on MultiFashionMNIST (issue 17): eight arms tuned by paired
 # random search, then each arm's best trial rerun with seeds 0..SEEDS-1.
-# Two processes, one thread each. Resumable: running it again continues from
+# Two processes, one thread each (JOBS=1: the two halves one after the other,
+# leaving a core to another study). Resumable: running it again continues from
 # the committed records under docs/results/c1-multifashion/ (trials.jsonl,
 # runs.jsonl); run folders (checkpoints) stay under runs/c1-multifashion/.
 #   TRIALS=8 SEEDS=3 scripts/study-c1-multifashion.sh
@@ -9,6 +10,7 @@
 # smoke test: RESULTS=/tmp/r RUNS=/tmp/runs SET="--set train.epochs=1" TRIALS=1 SEEDS=1
 set -euo pipefail
 cd "$(dirname "$0")/.."
+source scripts/study-halves.sh
 MOEKIT=${MOEKIT:-build/moekit}
 TRIALS=${TRIALS:-8}
 SEEDS=${SEEDS:-3}
@@ -23,23 +25,15 @@ mkdir -p "$RUNS"
 [ -d data/multifashion ] ||
   "$MOEKIT" data multifashion --out data/multifashion
 
-# 1. Tune: the arms in two halves, one process each (paired: trial t draws
-#    the same values and seed in every arm, whichever process runs it).
-for half in a b; do
-  arms=$ARMS_A; [ $half = b ] && arms=$ARMS_B
-  "$MOEKIT" --threads 1 tune "$CONFIG" "${SET[@]}" --trials "$TRIALS" --gates "$arms" \
-    --out "$RUNS/tune-$half" --record "$RECORD/tune-$half" > "$RUNS/tune-$half.log" 2>&1 &
-done
-wait
+# 1. Tune: the arms in two halves (paired: trial t draws the same values and
+#    seed in every arm, whichever process runs it).
+run_halves $ARMS_A $ARMS_B "$RUNS/tune-" "$RECORD/tune-" \
+  "$MOEKIT" --threads 1 tune "$CONFIG" "${SET[@]}" --trials "$TRIALS"
 
 # 2. Seeds: each half's best trials, then one table over every arm (no training).
 TUNED=$RECORD/tune-a,$RECORD/tune-b
-for half in a b; do
-  arms=$ARMS_A; [ $half = b ] && arms=$ARMS_B
-  "$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --gates "$arms" --seeds "$SEEDS" \
-    --out "$RUNS/compare-$half" --record "$RECORD/compare-$half" > "$RUNS/compare-$half.log" 2>&1 &
-done
-wait
+run_halves $ARMS_A $ARMS_B "$RUNS/compare-" "$RECORD/compare-" \
+  "$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS"
 "$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS" \
   --continue-from "$RECORD/compare-a/runs.jsonl,$RECORD/compare-b/runs.jsonl" \
   --out "$RUNS/compare" --record "$RECORD/compare"
