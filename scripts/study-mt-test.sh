@@ -17,14 +17,11 @@ RUN=$1 RECORD=$2
 BEAM=${BEAM:-1}
 TEST_LINES=${TEST_LINES:-}
 mkdir -p "$RECORD"
-config_key() { $PY -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["data"][sys.argv[2]])' "$RUN/config.yaml" "$1"; }
-data_dir=$(config_key dir)
+source scripts/mt-test-files.sh
 directions=$(config_key directions)
-test_file() {  # test_file SPLIT SRC TGT LANG: the file of LANG in direction SRC-TGT
-  local pair file=$data_dir/$1.$4
-  for pair in "$2-$3" "$3-$2"; do
-    [ -f "$data_dir/$1.$pair.$4" ] && { file=$data_dir/$1.$pair.$4; break; }
-  done
+test_file() {  # test_file SPLIT SRC TGT LANG, cut to TEST_LINES verses where set
+  local file
+  file=$(data_file "$@")
   if [ -n "$TEST_LINES" ]; then
     head -n "$TEST_LINES" "$file" > "$RUN/head.$2-$3.$4"
     file=$RUN/head.$2-$3.$4

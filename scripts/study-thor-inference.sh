@@ -21,20 +21,12 @@ MODES=(sample mean fixed:0)
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
 
-config_key() { $PY -c 'import sys,yaml; print(yaml.safe_load(open(sys.argv[1]))["data"][sys.argv[2]])' "$RUN/config.yaml" "$1"; }
-data_dir=$(config_key dir)
+source scripts/mt-test-files.sh
 directions=$(config_key directions)
-test_file() {  # test_file SRC TGT LANG: the test file of LANG in direction SRC-TGT
-  local pair
-  for pair in "$1-$2" "$2-$1"; do
-    [ -f "$data_dir/test.$pair.$3" ] && { echo "$data_dir/test.$pair.$3"; return; }
-  done
-  echo "$data_dir/test.$3"
-}
 for direction in ${directions//,/ }; do
   src=${direction%-*} tgt=${direction#*-}
   for side in src:"$src" ref:"$tgt"; do
-    file=$(test_file "$src" "$tgt" "${side#*:}")
+    file=$(data_file test "$src" "$tgt" "${side#*:}")
     if [ -n "$TEST_LINES" ]; then head -n "$TEST_LINES" "$file"; else cat "$file"; fi > "$work/${side%%:*}.$direction"
   done
 done
