@@ -37,9 +37,10 @@ case $study in
   *) echo "usage: $0 c3|c4|esen|tables" >&2; exit 2 ;;
 esac
 
+# Each run appends to its log, so a rerun keeps the log of a run it skips or resumes.
 mkdir -p "$RUNS/thor-$study"
 for seed in $SEEDS; do
   for arm in $arms; do echo "$study $arm $seed"; done
-done | xargs -P "${JOBS:-2}" -L 1 bash -c 'scripts/study-thor-run.sh "$0" "$@" > "$RUNS/thor-$0-$1-s$2.log" 2>&1 ||
+done | xargs -P "${JOBS:-2}" -L 1 bash -c 'scripts/study-thor-run.sh "$0" "$@" >> "$RUNS/thor-$0-$1-s$2.log" 2>&1 ||
   { echo "failed: $0 $1 seed $2 (log: $RUNS/thor-$0-$1-s$2.log)" >&2; exit 255; }'
 /usr/bin/python3 scripts/study_mt_tables.py "$RESULTS" "thor-$study" "$MOEKIT"
