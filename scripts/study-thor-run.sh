@@ -16,28 +16,10 @@ RUN=${RUNS:-runs}/thor-$study/$arm-s$seed
 [ -f "$RECORD/scores.json" ] && exit 0
 read -r -a SET <<< "${SET:-}"
 
-# The arms: what each changes in the THOR config (equal active parameters per
-# token unless the arm says otherwise).
-case $arm in
-  thor) arm_set=() ;;                                             # α = 5, two passes
-  thor-a1) arm_set=(--set train.consistency_alpha=1) ;;
-  thor-a0) arm_set=(--set train.consistency=false) ;;             # random routing, one pass
-  dense) arm_set=(--set model.moe_layers=none --set train.consistency=false) ;;
-  switch) arm_set=(--set gate.name=switch --set train.consistency=false) ;;
-  hash) arm_set=(--set gate.name=hash --set train.consistency=false) ;;
-  switch8) arm_set=(--set gate.name=switch --set model.n_experts=8 --set train.consistency=false) ;;
-  hash8) arm_set=(--set gate.name=hash --set model.n_experts=8 --set train.consistency=false) ;;
-  dense4x)  # four times the config's FFN width
-    ffn=$(/usr/bin/python3 -c 'import sys, yaml; print(yaml.safe_load(open(sys.argv[1]))["model"]["ffn_hidden"])' "$CONFIG")
-    arm_set=(--set model.moe_layers=none --set model.ffn_hidden=$((4 * ffn)) --set train.consistency=false) ;;
-  *) echo "unknown arm '$arm'" >&2; exit 2 ;;
-esac
 DATA=${DATA:-data}  # where scripts/study-thor.sh made the corpora
-case $study in
-  c3 | c4) data_set=(--set data.dir="$DATA/bible-multi") ;;
-  esen) data_set=(--set data.dir="$DATA/bible" --set data.directions=es-en,en-es) ;;
-  *) echo "unknown study '$study'" >&2; exit 2 ;;
-esac
+source scripts/thor-arms.sh
+thor_arm_settings "$arm" || exit 2
+thor_study_data "$study" || exit 2
 
 mkdir -p "$RUN" "$RECORD"
 if [ ! -f "$RUN/results.json" ]; then

@@ -23,11 +23,10 @@ multilingual_corpus() {
     "$MOEKIT" data bible --ces ../shared/data/bible-corpus --vocab-size 8000 --out "$DATA/bible-multi"
 }
 study=${1:-}
+source scripts/thor-arms.sh
 case $study in
-  c3) arms="thor switch dense hash thor-a1 thor-a0"; multilingual_corpus ;;
-  c4) arms="switch8 hash8 dense4x"; multilingual_corpus ;;
-  esen) arms="thor switch dense hash"
-    [ -f "$DATA/bible/manifest.json" ] || "$MOEKIT" data bible --out "$DATA/bible" ;;
+  c3 | c4) multilingual_corpus ;;
+  esen) [ -f "$DATA/bible/manifest.json" ] || "$MOEKIT" data bible --out "$DATA/bible" ;;
   tables)
     for s in c3 c4 esen; do
       [ -d "$RESULTS/thor-$s" ] && /usr/bin/python3 scripts/study_mt_tables.py "$RESULTS" "thor-$s" "$MOEKIT"
@@ -37,6 +36,7 @@ case $study in
   *) echo "usage: $0 c3|c4|esen|tables" >&2; exit 2 ;;
 esac
 
+arms=$(thor_study_arms "$study")
 # Each run appends to its log, so a rerun keeps the log of a run it skips or resumes.
 mkdir -p "$RUNS/thor-$study"
 for seed in $SEEDS; do
