@@ -3,7 +3,8 @@
 # budget (a 2-layer d-32 model, 2 updates, 2 test verses per direction): every
 # arm trains, is decoded and recorded, the tables name every arm, a second run
 # of the same command trains nothing and writes the same tables, and
-# scripts/study-thor-inference.sh times and scores THOR's three expert modes.
+# scripts/study-thor-inference.sh times and scores THOR's three expert modes,
+# scripts/study-thor-speed.sh times training and translation of three arms.
 #   tests/scripts/study_thor_smoke.sh MOEKIT
 set -euo pipefail
 MOEKIT=$(realpath "$1")
@@ -32,9 +33,13 @@ for label in "THOR (α = 5)" "| Switch |" "| Hash |" "| dense |"; do
 done
 cp "$study/table.csv" "$scratch/table.first.csv"
 
-# Resuming a finished study: nothing is trained again, the tables are the same.
+# Resuming a finished study: nothing is trained again, the runs' logs are
+# kept as they were, the tables are the same.
+cat "$RUNS"/thor-esen-*-s1.log > "$scratch/run-logs.first"
+grep -q "train pairs" "$scratch/run-logs.first" || fail "the run logs lack the first run's training"
 scripts/study-thor.sh esen > "$scratch/second.log" 2>&1 || { cat "$scratch/second.log"; fail "second run"; }
-! grep -rq "train pairs" "$RUNS"/thor-esen-*-s1.log || fail "the second run trained again"
+cat "$RUNS"/thor-esen-*-s1.log | cmp -s - "$scratch/run-logs.first" ||
+  fail "the second run trained again or emptied a run's log"
 cmp -s "$study/table.csv" "$scratch/table.first.csv" || fail "the second run changed table.csv"
 
 # The inference-cost script on the THOR run: every mode decoded and scored.
@@ -50,5 +55,18 @@ for mode in out["modes"].values():
     assert sorted(mode["directions"]) == ["en-es", "es-en"]
 assert out["modes"]["sample"]["speed_vs_sample"] == 1.0
 PY
+
+# The speed script: each arm trained and, from its run, decoded in each round.
+STEPS=20 ROUNDS=2 ARMS="thor hash dense" scripts/study-thor-speed.sh esen "$scratch/speed.json" > /dev/null 2>&1 ||
+  fail "study-thor-speed.sh"
+/usr/bin/python3 - "$scratch/speed.json" <<'PY' || fail "speed.json: $(cat "$scratch/speed.json")"
+import json, sys
+out = json.load(open(sys.argv[1]))
+assert sorted(out["arms"]) == ["dense", "hash", "thor"], sorted(out["arms"])
+for arm in out["arms"].values():
+    for key in ("train_tokens_per_s", "translate_sentences_per_s"):
+        assert len(arm[key]) == 2 and all(v > 0 for v in arm[key]), arm
+assert out["arms"]["dense"]["train_vs_dense"] == 1.0 and out["arms"]["dense"]["translate_vs_dense"] == 1.0
+PY
 echo "study-thor.sh esen: 4 arms trained, decoded, recorded and tabulated; the rerun trained nothing;" \
-     "study-thor-inference.sh scored 3 modes"
+     "study-thor-inference.sh scored 3 modes; study-thor-speed.sh timed 3 arms"
