@@ -43,7 +43,10 @@ decode_all() {  # decode_all MODE ROUND: every direction; prints the seconds tak
 
 for round in $(seq 1 "$ROUNDS"); do
   order=("${MODES[@]}")
-  [ $((round % 2)) = 0 ] && order=(fixed:0 mean sample)
+  if [ $((round % 2)) = 0 ]; then
+    order=()
+    for mode in "${MODES[@]}"; do order=("$mode" "${order[@]}"); done
+  fi
   for mode in "${order[@]}"; do
     echo "$mode $round $(decode_all "$mode" "$round")" >> "$work/times"
     echo "round $round, $mode: $(tail -n 1 "$work/times" | cut -d' ' -f3) ms" >&2
