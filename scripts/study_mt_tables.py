@@ -31,9 +31,12 @@ THOR = {
         "switch": "Switch", "hash": "Hash", "dense": "dense", "switch8": "Switch, 8 experts",
         "hash8": "Hash, 8 experts", "dense4x": "dense, 4x FFN",
     },
-    # (A, B): A against B in the paired bootstrap
+    # (A, B): A against B in the paired bootstrap. THOR at α = 5 (the recipe) and
+    # at α = 1 (the ablation that came out best in C3) against every baseline.
     "pairs": [("thor", b) for b in ["thor-a1", "thor-a0", "switch", "hash", "dense", "switch8",
-                                     "hash8", "dense4x"]],
+                                     "hash8", "dense4x"]] +
+             [("thor-a1", b) for b in ["thor-a0", "switch", "hash", "dense", "switch8", "hash8",
+                                        "dense4x"]],
 }
 DISTILL = {
     "title": "Dense → MoE distillation study", "script": "scripts/study-distill.sh",
@@ -148,7 +151,7 @@ def main():
     runs = load_runs(folder)
     if study == "thor-c4":
         runs.update({k: v for k, v in load_runs(os.path.join(results_dir, "thor-c3")).items()
-                     if k[0] in ("thor", "switch", "hash", "dense")})
+                     if k[0] in ("thor", "thor-a1", "switch", "hash", "dense")})
     arms = [a for a in ORDER if any(k[0] == a for k in runs)]
     if not arms:
         return
