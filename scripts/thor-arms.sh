@@ -34,7 +34,7 @@ thor_study_arms() {  # prints the arms of STUDY in the order they run
   case $1 in
     c3) echo "thor switch dense hash thor-a1 thor-a0" ;;
     c4) echo "switch8 hash8 dense4x" ;;
-    esen) echo "thor switch dense hash" ;;
+    esen) echo "thor thor-a1 switch dense hash" ;;  # α = 1 too: the best THOR of C3
     *) echo "unknown study '$1'" >&2; return 2 ;;
   esac
 }

@@ -20,7 +20,7 @@ export SET="${tiny[*]/#/--set }"
 fail() { echo "FAIL: $*" >&2; exit 1; }
 scripts/study-thor.sh esen > "$scratch/first.log" 2>&1 || { cat "$scratch/first.log"; fail "first run"; }
 study=$RESULTS/thor-esen
-for arm in thor switch dense hash; do
+for arm in thor thor-a1 switch dense hash; do
   scores=$study/$arm-s1/scores.json
   [ -f "$scores" ] || fail "no $scores"
   for direction in es-en en-es; do
@@ -28,7 +28,7 @@ for arm in thor switch dense hash; do
   done
   [ -f "$study/$arm-s1/test.hyp.xz" ] || fail "no hypotheses for $arm"
 done
-for label in "THOR (α = 5)" "| Switch |" "| Hash |" "| dense |"; do
+for label in "THOR (α = 5)" "THOR α = 1" "| Switch |" "| Hash |" "| dense |"; do
   grep -qF "$label" "$study/README.md" || fail "the tables lack '$label'"
 done
 cp "$study/table.csv" "$scratch/table.first.csv"
@@ -68,5 +68,5 @@ for arm in out["arms"].values():
         assert len(arm[key]) == 2 and all(v > 0 for v in arm[key]), arm
 assert out["arms"]["dense"]["train_vs_dense"] == 1.0 and out["arms"]["dense"]["translate_vs_dense"] == 1.0
 PY
-echo "study-thor.sh esen: 4 arms trained, decoded, recorded and tabulated; the rerun trained nothing;" \
+echo "study-thor.sh esen: 5 arms trained, decoded, recorded and tabulated; the rerun trained nothing;" \
      "study-thor-inference.sh scored 3 modes; study-thor-speed.sh timed 3 arms"
