@@ -33,10 +33,9 @@ THOR = {
     },
     # (A, B): A against B in the paired bootstrap. THOR at α = 5 (the recipe) and
     # at α = 1 (the ablation that came out best in C3) against every baseline.
-    "pairs": [("thor", b) for b in ["thor-a1", "thor-a0", "switch", "hash", "dense", "switch8",
-                                     "hash8", "dense4x"]] +
-             [("thor-a1", b) for b in ["thor-a0", "switch", "hash", "dense", "switch8", "hash8",
-                                        "dense4x"]],
+    "pairs": [("thor", "thor-a1")] +
+             [(a, b) for a in ("thor", "thor-a1")
+              for b in ["thor-a0", "switch", "hash", "dense", "switch8", "hash8", "dense4x"]],
 }
 DISTILL = {
     "title": "Dense → MoE distillation study", "script": "scripts/study-distill.sh",
