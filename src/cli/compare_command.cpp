@@ -1,7 +1,7 @@
 // `moekit compare CONFIG.yaml --gates a,b --seeds N [--local-search|--both]
 // [--from-tune DIR] [--pairs A:B,...] [--set key=value ...] [--out DIR]
-// [--continue-from runs.jsonl] [--record DIR]`: gates x seeds, mean ± std of test metrics and
-// paired differences.
+// [--continue-from runs.jsonl] [--record DIR] [--arm-set ARM:key=value ...]`:
+// gates x seeds, mean ± std of test metrics and paired differences.
 #include <fmt/format.h>
 
 #include <filesystem>
@@ -29,6 +29,7 @@ struct CompareArgs {
   std::string out;
   std::string continue_from;
   std::string record;
+  std::vector<std::string> arm_sets;
 };
 
 // "A:B" -> {A, B}; arms are group labels such as "comet + LS".
@@ -59,6 +60,7 @@ void run_compare_command(const CompareArgs& args) {
                            .pairs(parse_pairs(args.pairs))
                            .continue_from(args.continue_from)
                            .record_dir(args.record)
+                           .arm_settings(train::parse_arm_settings(args.arm_sets, "--arm-set"))
                            .seeds(args.seeds)
                            .local_search(args.both ? std::vector<bool>{false, true}
                                                    : std::vector<bool>{args.local_search})
@@ -114,6 +116,9 @@ void add_compare_command(CLI::App& app) {
   cmd->add_flag("--local-search", args->local_search, "run every gate with the local-search wrapper");
   cmd->add_flag("--both", args->both, "run every gate without and with local search");
   cmd->add_option("--set", args->sets, "override a config key: section.key=value (repeatable)");
+  cmd->add_option("--arm-set", args->arm_sets,
+                  "fix a config key for one arm: ARM:section.key=value, e.g. comet+ls:gate.gamma=10 "
+                  "(repeatable; arms the study does not run ignore it)");
   cmd->add_option("--out", args->out, "output directory (default runs/compare-<config name>)");
   cmd->callback([args] { run_compare_command(*args); });
 }

@@ -1,6 +1,6 @@
 // `moekit tune CONFIG.yaml --trials N [--gates a,b] [--local-search|--both]
 // [--seed S] [--set key=value ...] [--out DIR] [--continue-from trials.jsonl]
-// [--record DIR]`:
+// [--record DIR] [--arm-set ARM:key=value ...]`:
 // random search over `search:`, paired across arms, resumable.
 #include <fmt/format.h>
 
@@ -28,6 +28,7 @@ struct TuneArgs {
   std::string out;
   std::string continue_from;
   std::string record;
+  std::vector<std::string> arm_sets;
 };
 
 void run_tune_command(const TuneArgs& args) {
@@ -46,7 +47,8 @@ void run_tune_command(const TuneArgs& args) {
                                                    : std::vector<bool>{args.local_search})
                            .out_dir(out)
                            .continue_from(args.continue_from)
-                           .record_dir(args.record);
+                           .record_dir(args.record)
+                           .arm_settings(train::parse_arm_settings(args.arm_sets, "--arm-set"));
   const auto result = train::run_tune(config, options, [](const std::string& line) {
     std::cerr << line << std::endl;
   });
@@ -78,6 +80,9 @@ void add_tune_command(CLI::App& app) {
       ->capture_default_str()
       ->check(CLI::Range(1e-9, 1.0));
   cmd->add_option("--set", args->sets, "override a config key: section.key=value (repeatable)");
+  cmd->add_option("--arm-set", args->arm_sets,
+                  "fix a config key for one arm: ARM:section.key=value, e.g. comet+ls:gate.gamma=10 "
+                  "(repeatable; arms the study does not run ignore it)");
   cmd->add_option("--out", args->out,
                   "output directory (default runs/tune-<config name>); rerunning continues it");
   cmd->add_option("--continue-from", args->continue_from,

@@ -26,6 +26,7 @@ void CompareOptions::validate() const {
   MOEKIT_CHECK(record_dir().empty() || !out_dir().empty(), "record_dir",
                "needs an output folder (out_dir) for the runs");
   check_records_exist(continue_from(), "continue_from");
+  check_arm_settings(arm_settings());
 }
 
 std::vector<std::vector<std::string>> default_pairs() {
@@ -71,14 +72,30 @@ std::string study_run_dir(const std::string& out_dir, const std::string& subdir,
   return (fs::path(out_dir) / subdir / (arm.dir_name() + "-" + index)).string();
 }
 
-std::vector<RunRecord> best_trials(const std::string& tune_record) {
+std::vector<RunRecord> best_trials(const std::string& tune_record,
+                                   const std::vector<ArmSetting>& fixed) {
   const fs::path path = fs::is_directory(tune_record) ? fs::path(tune_record) / "trials.jsonl"
                                                       : fs::path(tune_record);
   MOEKIT_CHECK(fs::exists(path), path.string(), "no tune record here (trials.jsonl of moekit tune)");
   StudyLog log;
   log.load(path.string());
   std::vector<RunRecord> trials;
-  for (const auto& e : log.entries()) trials.push_back(e.record);
+  std::vector<std::string> left_out;  // arms whose every trial ran without their settings
+  for (const auto& e : log.entries()) {
+    const StudyArm arm = arm_of(e.record);
+    const auto settings = settings_for(fixed, arm);
+    if (ran_with(e.request, settings)) {
+      trials.push_back(e.record);
+    } else if (std::find(left_out.begin(), left_out.end(), arm.label()) == left_out.end()) {
+      left_out.push_back(arm.label());
+    }
+  }
+  for (const auto& label : left_out) {
+    const bool kept = std::any_of(trials.begin(), trials.end(),
+                                  [&](const RunRecord& r) { return arm_of(r).label() == label; });
+    MOEKIT_CHECK(kept, path.string(), "arm '{}' has no trial run with its --arm-set values; tune it with them first",
+                 label);
+  }
   MOEKIT_CHECK(!trials.empty(), path.string(), "holds no finished trials");
   std::vector<RunRecord> best;
   for (const auto& [group, members] : runs_by_arm(trials)) {
@@ -109,8 +126,11 @@ struct Arm {
 
 std::vector<Arm> compare_arms(const CompareOptions& options) {
   std::vector<Arm> arms;
+  const auto fixed_for = [&](const StudyArm& arm) { return settings_for(options.arm_settings(), arm); };
   if (options.from_tune().empty()) {
-    for (const auto& arm : study_arms(options.gates(), options.local_search())) arms.push_back({arm, {}});
+    for (const auto& arm : study_arms(options.gates(), options.local_search())) {
+      arms.push_back({arm, with_settings({}, fixed_for(arm))});
+    }
     return arms;
   }
   // --gates keeps the arms it would make itself: "topk" the plain arm (both
@@ -119,12 +139,12 @@ std::vector<Arm> compare_arms(const CompareOptions& options) {
   for (const auto& arm : study_arms(options.gates(), options.local_search())) keep.push_back(arm.label());
   std::vector<RunRecord> tuned;
   for (const auto& source : split_paths(options.from_tune())) {
-    for (const RunRecord& best : best_trials(source)) tuned.push_back(best);
+    for (const RunRecord& best : best_trials(source, options.arm_settings())) tuned.push_back(best);
   }
   for (const RunRecord& best : tuned) {
     const StudyArm arm = arm_of(best);
     if (options.gates().empty() || std::find(keep.begin(), keep.end(), arm.label()) != keep.end()) {
-      arms.push_back({arm, best.params});
+      arms.push_back({arm, with_settings(best.params, fixed_for(arm))});
     }
   }
   MOEKIT_CHECK(!arms.empty(), options.from_tune(), "holds none of the gates asked for");

@@ -212,6 +212,7 @@ void TuneOptions::validate() const {
   MOEKIT_CHECK(record_dir().empty() || !out_dir().empty(), "record_dir",
                "needs an output folder (out_dir) for the runs");
   check_records_exist(continue_from(), "continue_from");
+  check_arm_settings(arm_settings());
 }
 
 std::vector<size_t> top_fraction(const std::vector<double>& losses, double fraction) {
@@ -258,15 +259,16 @@ TuneResult run_tune(const Config& config, const TuneOptions& options,
   std::vector<std::pair<std::string, std::vector<size_t>>> groups;
   for (const StudyArm& arm : study_arms(options.gates(), options.local_search())) {
     groups.push_back({arm.label(), {}});
+    const std::vector<ArmSetting> fixed = settings_for(options.arm_settings(), arm);
     for (int64_t t = 0; t < options.trials(); ++t) {
       std::vector<std::string> overrides = arm.overrides();
       overrides.push_back(fmt::format("train.seed={}", t));
       std::vector<std::pair<std::string, std::string>> params;
       for (const auto& dim : space) {
-        if (!dim.applies_to(arm)) continue;
-        params.push_back({dim.key, dim.draw(options.seed(), t)});
-        overrides.push_back(dim.key + "=" + params.back().second);
+        if (dim.applies_to(arm)) params.push_back({dim.key, dim.draw(options.seed(), t)});
       }
+      params = with_settings(params, fixed);
+      for (const auto& [key, value] : params) overrides.push_back(key + "=" + value);
       const std::string request = run_request(config, overrides);
       try {
         result.trials.push_back(run_once(

@@ -147,6 +147,49 @@ TEST(TrainCompare, FromTuneRerunsEachArmsBestTrialWithNewSeeds) {
   EXPECT_THROW(best_trials((dir / "nothing").string()), Error);
 }
 
+TEST(TrainCompare, FromTuneWithAnArmSettingPicksAmongTheTrialsThatRanWithIt) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "compare_from_tune_arm_setting";
+  fs::remove_all(dir);
+  // Three trials that tuned lr, then two more of a study that fixes it far too
+  // low to learn in two epochs: those two are worse than any earlier one, so
+  // the best trial tells which trials competed.
+  run_tune(tiny_config(), TuneOptions().gates({"comet"}).trials(3).out_dir((dir / "drawn").string()));
+  const auto fixed = parse_arm_settings({"comet:train.lr=1e-07"}, "x");
+  const auto refixed = run_tune(tiny_config(), TuneOptions()
+                                                   .gates({"comet"})
+                                                   .trials(2)
+                                                   .arm_settings(fixed)
+                                                   .continue_from((dir / "drawn" / "trials.jsonl").string())
+                                                   .out_dir((dir / "fixed").string()));
+  const std::pair<std::string, std::string> low_lr{"train.lr", "1e-07"};
+  ASSERT_EQ(best_trials((dir / "fixed").string()).size(), 1u);  // the record holds all five
+  EXPECT_NE(best_trials((dir / "fixed").string())[0].params[0], low_lr);
+  const auto best = best_trials((dir / "fixed").string(), fixed);
+  ASSERT_EQ(best.size(), 1u);
+  EXPECT_EQ(best[0].params[0], low_lr);
+  EXPECT_DOUBLE_EQ(best[0].valid_loss, std::min(refixed.trials[0].valid_loss, refixed.trials[1].valid_loss));
+  // A record with no trial that ran with the setting cannot give that arm a best trial.
+  try {
+    best_trials((dir / "drawn").string(), fixed);
+    ADD_FAILURE() << "expected an error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("arm 'comet' has no trial run with its --arm-set values"),
+              std::string::npos)
+        << e.what();
+  }
+  // compare reruns that best trial with the setting in force; other arms are untouched.
+  const auto result = run_compare(
+      tiny_config(), CompareOptions().gates({}).from_tune((dir / "fixed").string()).arm_settings(fixed));
+  ASSERT_EQ(result.runs.size(), 1u);
+  EXPECT_EQ(result.runs[0].params, best[0].params);
+  const auto plain = run_compare(tiny_config(), CompareOptions().gates({"comet", "softmax"}).arm_settings(fixed));
+  ASSERT_EQ(plain.runs.size(), 2u);
+  EXPECT_EQ(plain.runs[0].params, (std::vector<std::pair<std::string, std::string>>{low_lr}));
+  EXPECT_TRUE(plain.runs[1].params.empty());
+  // Its seed 0 is the request of tune's trial 0 (train.seed 0, the fixed lr): the same run.
+  EXPECT_DOUBLE_EQ(plain.runs[0].valid_loss, refixed.trials[0].valid_loss);
+}
+
 TEST(TrainCompare, FromTuneGatesKeepExactlyTheArmsTheyName) {
   const fs::path dir = fs::path(::testing::TempDir()) / "compare_from_tune_arms";
   fs::remove_all(dir);

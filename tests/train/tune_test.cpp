@@ -244,6 +244,39 @@ std::vector<std::string> outcomes(const std::vector<RunRecord>& trials) {
   return out;
 }
 
+TEST(TrainTune, AnArmSettingFixesItsKeyForThatArmAlone) {
+  const fs::path dir = fs::path(::testing::TempDir()) / "tune_arm_setting";
+  fs::remove_all(dir);
+  const Config config = tiny_config("  train.lr: [0.001, 0.01]\n  gate.gamma: {choices: [0.1, 1.0]}\n");
+  const auto options = TuneOptions().gates({"comet", "comet+ls"}).trials(2).seed(4);
+  const auto fixed = run_tune(config, TuneOptions(options)
+                                          .arm_settings(parse_arm_settings({"comet+ls:gate.gamma=10"}, "x"))
+                                          .out_dir(dir.string()));
+  ASSERT_EQ(fixed.trials.size(), 4u);
+  for (size_t t = 0; t < 2; ++t) {
+    const RunRecord& plain = fixed.trials[t];
+    const RunRecord& searched = fixed.trials[2 + t];
+    ASSERT_EQ(plain.params.size(), 2u);
+    ASSERT_EQ(searched.params.size(), 2u);
+    EXPECT_EQ(plain.params[0], searched.params[0]);  // train.lr stays paired
+    EXPECT_NE(plain.params[1].second, "10");          // drawn from {0.1, 1.0}
+    EXPECT_EQ(searched.params[1], (std::pair<std::string, std::string>{"gate.gamma", "10"}));
+    // The run itself used it, not only its record.
+    const Config ran = Config::load((dir / "trials" / fmt::format("comet-ls-trial{}", t) / "request.yaml").string());
+    EXPECT_DOUBLE_EQ(ran.section("gate").require<double>("gamma"), 10.0);
+  }
+  // The plain arm's trials are those of a study without the setting.
+  const auto without = run_tune(config, TuneOptions(options).gates({"comet"}));
+  EXPECT_EQ(outcomes(without.trials), outcomes({fixed.trials[0], fixed.trials[1]}));
+  // A setting for an arm the study does not run changes nothing; an unknown gate is an error.
+  const auto other = run_tune(config, TuneOptions(options).gates({"comet"}).arm_settings(
+                                          parse_arm_settings({"topk:gate.gamma=10"}, "x")));
+  EXPECT_EQ(outcomes(other.trials), outcomes(without.trials));
+  EXPECT_THROW(run_tune(config, TuneOptions(options).arm_settings(
+                                    parse_arm_settings({"cmoet:gate.gamma=10"}, "x"))),
+               Error);
+}
+
 TEST(TrainTune, ContinuesFromACommittedTrialsFileWithoutRetraining) {
   const fs::path dir = fs::path(::testing::TempDir()) / "tune_continue";
   fs::remove_all(dir);

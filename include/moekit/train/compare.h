@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "moekit/core/config.h"
+#include "moekit/train/arm_setting.h"
 #include "moekit/train/experiment_run.h"
 #include "moekit/train/study_arm.h"
 #include "moekit/train/study_tables.h"
@@ -60,6 +61,10 @@ struct CompareOptions {
   /// Arms compared seed by seed ("A", "B": A - B), with a 95% t-interval;
   /// pairs whose arms did not run are left out.
   TORCH_ARG(std::vector<std::vector<std::string>>, pairs) = default_pairs();
+  /// Values fixed for one arm (arm_setting.h), applied after its tuned ones;
+  /// with from_tune that arm's best trial is chosen among the trials that ran
+  /// with them. A setting for an arm the study does not run is ignored.
+  TORCH_ARG(std::vector<ArmSetting>, arm_settings) = {};
 
  public:
   void validate() const;
@@ -81,7 +86,11 @@ CompareResult run_compare(const Config& config, const CompareOptions& options,
                           const std::function<void(const std::string&)>& progress = {});
 
 /// The best trial (lowest validation loss) of each arm of a tune record (a
-/// tune folder or its trials.jsonl), arms in first-seen order.
-std::vector<RunRecord> best_trials(const std::string& tune_record);
+/// tune folder or its trials.jsonl), arms in first-seen order. An arm with
+/// `fixed` settings counts only its trials that ran with them (earlier trials
+/// that drew those keys stay in the record but do not compete); an arm left
+/// with none is an error naming the record and the setting.
+std::vector<RunRecord> best_trials(const std::string& tune_record,
+                                   const std::vector<ArmSetting>& fixed = {});
 
 }  // namespace moekit::train

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "moekit/core/config.h"
+#include "moekit/train/arm_setting.h"
 #include "moekit/train/compare.h"
 #include "moekit/train/tuning_budget.h"
 
@@ -65,6 +66,11 @@ struct TuneOptions {
   /// from its trials.jsonl, and the small files (tables, trials.jsonl, plot)
   /// are copied there as they are written; the run folders stay in out_dir.
   TORCH_ARG(std::string, record_dir) = "";
+  /// Values fixed for one arm (arm_setting.h): that arm does not draw those
+  /// keys, and its trials record the fixed values among their tuned ones, so
+  /// `compare --from-tune` reruns them. A setting for an arm the study does
+  /// not run is ignored, so one command line serves both halves of a study.
+  TORCH_ARG(std::vector<ArmSetting>, arm_settings) = {};
 
  public:
   void validate() const;
