@@ -18,6 +18,9 @@ CONFIG=configs/study-c1-multifashion.yaml
 RECORD=${RESULTS:-docs/results}/c1-multifashion
 RUNS=${RUNS:-runs}/c1-multifashion
 read -r -a SET <<< "${SET:-}"
+# COMET+ as the reference runs it (mazumder-lab/COMET, movielens2M/comet_perm.json,
+# its only COMET+ config): γ fixed at 10 where plain COMET tunes it.
+FIXED=(--arm-set comet+ls:gate.gamma=10)
 ARMS_A=softmax,topk,topk+ls,dselectk
 ARMS_B=comet,comet+ls,random,random+consistency
 mkdir -p "$RUNS"
@@ -28,12 +31,12 @@ mkdir -p "$RUNS"
 # 1. Tune: the arms in two halves (paired: trial t draws the same values and
 #    seed in every arm, whichever process runs it).
 run_halves $ARMS_A $ARMS_B "$RUNS/tune-" "$RECORD/tune-" \
-  "$MOEKIT" --threads 1 tune "$CONFIG" "${SET[@]}" --trials "$TRIALS"
+  "$MOEKIT" --threads 1 tune "$CONFIG" "${SET[@]}" --trials "$TRIALS" "${FIXED[@]}"
 
 # 2. Seeds: each half's best trials, then one table over every arm (no training).
 TUNED=$RECORD/tune-a,$RECORD/tune-b
 run_halves $ARMS_A $ARMS_B "$RUNS/compare-" "$RECORD/compare-" \
-  "$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS"
-"$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS" \
+  "$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS" "${FIXED[@]}"
+"$MOEKIT" --threads 1 compare "$CONFIG" "${SET[@]}" --from-tune "$TUNED" --seeds "$SEEDS" "${FIXED[@]}" \
   --continue-from "$RECORD/compare-a/runs.jsonl,$RECORD/compare-b/runs.jsonl" \
   --out "$RUNS/compare" --record "$RECORD/compare"

@@ -22,6 +22,9 @@ RESULTS=${RESULTS:-docs/results}
 RUNS=${RUNS:-runs}
 DATA=${DATA:-data}
 read -r -a SET <<< "${SET:-}"
+# COMET+ as the reference runs it (mazumder-lab/COMET, movielens2M/comet_perm.json):
+# γ fixed at 10 where plain COMET tunes it.
+FIXED=(--arm-set comet+ls:gate.gamma=10)
 for s in 1 4; do
   [ -d "$DATA/synth-ml-s$s" ] ||
     "$MOEKIT" data synth-movielens --users 1000 --items 500 --segments $s --out "$DATA/synth-ml-s$s"
@@ -34,12 +37,12 @@ case "${1:-}" in
     for s in 1 4; do
       study=c1-recsys-s$s
       run_halves $ARMS_A $ARMS_B "$RUNS/$study/tune/" "$RESULTS/$study/tune/" \
-        "$MOEKIT" --threads 1 tune $CONFIG "${SET[@]}" --set data.dir="$DATA"/synth-ml-s$s --trials "$TRIALS"
+        "$MOEKIT" --threads 1 tune $CONFIG "${SET[@]}" --set data.dir="$DATA"/synth-ml-s$s --trials "$TRIALS" "${FIXED[@]}"
       tuned=$RESULTS/$study/tune/a,$RESULTS/$study/tune/b
       run_halves $ARMS_A $ARMS_B "$RUNS/$study/seeds/" "$RESULTS/$study/seeds/" \
-        "$MOEKIT" --threads 1 compare $CONFIG "${SET[@]}" --set data.dir="$DATA"/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS"
+        "$MOEKIT" --threads 1 compare $CONFIG "${SET[@]}" --set data.dir="$DATA"/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS" "${FIXED[@]}"
       # One table over every arm from the two halves' records (nothing trains).
-      "$MOEKIT" --threads 1 compare $CONFIG "${SET[@]}" --set data.dir="$DATA"/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS" \
+      "$MOEKIT" --threads 1 compare $CONFIG "${SET[@]}" --set data.dir="$DATA"/synth-ml-s$s --from-tune "$tuned" --seeds "$SEEDS" "${FIXED[@]}" \
         --continue-from "$RESULTS/$study/seeds/a/runs.jsonl,$RESULTS/$study/seeds/b/runs.jsonl" \
         --out "$RUNS/$study/table" --record "$RESULTS/$study/table"
     done

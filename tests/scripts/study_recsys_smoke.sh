@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # ctest StudyScripts.RecsysSmoke: scripts/study-recsys.sh c1 and c2 end to end
 # on a tiny budget (2,000 rows, 1 epoch, 1 trial per arm, 1 seed): both halves of the arms
-# run (one after the other, JOBS=1) and land in one table per S; a rerun of c2
+# run (one after the other, JOBS=1) and land in one table per S, COMET + LS with
+# γ fixed; a rerun of c2
 # adds no trial; a half that fails stops the study with a message naming it.
 #   tests/scripts/study_recsys_smoke.sh MOEKIT
 set -euo pipefail
@@ -20,6 +21,14 @@ for s in 1 4; do
   for arm in softmax topk "topk + LS" hash "hash + LS" dselectk comet "comet + LS" random "random + consistency"; do
     grep -qF -e "| $arm | 1 |" -e "| $arm (not sparse at test) | 1 |" "$table" ||
       fail "$table has no row for '$arm'"
+  done
+  # COMET + LS runs with γ fixed at 10 (--arm-set), in its trials and its seeds.
+  for record in tune/b/trials.jsonl seeds/b/runs.jsonl; do
+    f=$RESULTS/c1-recsys-s$s/$record
+    grep -q '"gate":"comet","local_search":true' "$f" || fail "$f has no COMET + LS run"
+    if grep '"gate":"comet","local_search":true' "$f" | grep -vq '"gate.gamma":"10"'; then
+      fail "$f: a COMET + LS run without gate.gamma 10"
+    fi
   done
 done
 
