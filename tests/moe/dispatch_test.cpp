@@ -128,8 +128,16 @@ void expect_grouped_matches_loop(const std::string& activation, const std::vecto
   EXPECT_TRUE(torch::allclose(fast, loop, 1e-5, 1e-6)) << activation;
   for (size_t i = 0; i < params.size(); ++i) {
     auto expected = loop_grads[i].defined() ? loop_grads[i] : torch::zeros_like(params[i]);
-    EXPECT_TRUE(torch::allclose(fast_grads[i], expected, 1e-5, 1e-6))
-        << activation << ": gradient " << i;
+    // A weight's gradient sums over the rows, in 256-row blocks on one path and
+    // in one pass on the other: float32 rounding then differs by a few units in
+    // the last place of the largest entries (2.4e-6 on entries up to 15 over
+    // 1,291 rows, seen on an AVX-512 machine), which lands on entries near zero
+    // too. So the absolute tolerance scales with the gradient's size; a wrong
+    // row or expert is off by O(1).
+    const double scale = 1.0 + expected.abs().max().item<double>();
+    EXPECT_TRUE(torch::allclose(fast_grads[i], expected, 1e-5, 1e-6 * scale))
+        << activation << ": gradient " << i << " over " << rows << " rows, max difference "
+        << (fast_grads[i] - expected).abs().max().item<double>();
   }
 }
 
