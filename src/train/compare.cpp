@@ -80,19 +80,14 @@ std::vector<RunRecord> best_trials(const std::string& tune_record,
   StudyLog log;
   log.load(path.string());
   std::vector<RunRecord> trials;
-  std::vector<std::string> left_out;  // arms whose every trial ran without their settings
+  std::map<std::string, bool> kept_any;  // per arm: whether a trial ran with its settings
   for (const auto& e : log.entries()) {
     const StudyArm arm = arm_of(e.record);
-    const auto settings = settings_for(fixed, arm);
-    if (ran_with(e.request, settings)) {
-      trials.push_back(e.record);
-    } else if (std::find(left_out.begin(), left_out.end(), arm.label()) == left_out.end()) {
-      left_out.push_back(arm.label());
-    }
+    const bool kept = ran_with(e.request, settings_for(fixed, arm));
+    if (kept) trials.push_back(e.record);
+    kept_any[arm.label()] |= kept;
   }
-  for (const auto& label : left_out) {
-    const bool kept = std::any_of(trials.begin(), trials.end(),
-                                  [&](const RunRecord& r) { return arm_of(r).label() == label; });
+  for (const auto& [label, kept] : kept_any) {
     MOEKIT_CHECK(kept, path.string(), "arm '{}' has no trial run with its --arm-set values; tune it with them first",
                  label);
   }
